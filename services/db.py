@@ -1,0 +1,165 @@
+"""Engine, connections and schema migrations for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+SQLite: WAL, foreign keys, a busy timeout, and write transactions that start with
+BEGIN IMMEDIATE so two writers queue up instead of failing late with a stale
+snapshot. PostgreSQL: the order row is locked with SELECT ... FOR UPDATE.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or used; the message is for the operator."""
+
+
+def normalize_url(raw: str) -> URL:
+    """Accept what people type: a file path, sqlite://, postgres:// or a full async URL."""
+    text = raw.strip()
+    if "://" not in text:
+        text = f"sqlite+aiosqlite:///{Path(text).expanduser().resolve()}"
+    try:
+        url = make_url(text)
+    except ArgumentError as exc:
+        raise DatabaseError(f"not a database URL: {raw!r}") from exc
+    if url.drivername in ("sqlite", "sqlite+pysqlite"):
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif url.drivername in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        url = url.set(drivername="postgresql+asyncpg")
+    if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise DatabaseError(
+            f"unsupported database {url.drivername!r}: use a SQLite file or postgresql://"
+        )
+    return url
+
+
+def display_url(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (the documented aiosqlite recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get("packline_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """One engine, and two session factories: read (deferred) and write (immediate)."""
+
+    def __init__(self, raw_url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(raw_url)
+        self.is_sqlite = self.url.drivername.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            database = self.url.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
+        else:
+            kwargs["pool_pre_ping"] = True
+            kwargs["connect_args"] = {"timeout": 10}
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        self.read_session = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.write_session = async_sessionmaker(
+            self.engine.execution_options(packline_write=True), expire_on_commit=False
+        )
+
+    @property
+    def display(self) -> str:
+        return display_url(self.url)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    # -- schema ------------------------------------------------------------------------
+
+    async def current_revision(self) -> str | None:
+        async with self._connect() as conn:
+            return await conn.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
+
+    @staticmethod
+    def head_revision() -> str | None:
+        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+    async def upgrade(self) -> tuple[str | None, str | None]:
+        """Create or migrate the schema to head; returns (before, after) revisions."""
+        before = await self.current_revision()
+        async with self._connect() as conn:
+            await conn.run_sync(_upgrade_sync)
+        return before, self.head_revision()
+
+    async def ensure_schema(self) -> None:
+        """Upgrade an empty or older database on first use; cheap when already current."""
+        if await self.current_revision() != self.head_revision():
+            await self.upgrade()
+
+    def _connect(self) -> _Connecting:
+        return _Connecting(self)
+
+
+class _Connecting:
+    """`async with db._connect()`: a transaction whose failures read as DatabaseError."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cm: Any = None
+
+    async def __aenter__(self) -> Any:
+        self._cm = self.db.engine.begin()
+        try:
+            return await self._cm.__aenter__()
+        except (TimeoutError, OSError, DBAPIError) as exc:
+            raise DatabaseError(describe_connect_error(self.db, exc)) from exc
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        result: bool | None = await self._cm.__aexit__(*exc)
+        return result
+
+
+def describe_connect_error(db: Database, exc: BaseException) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = detail[0] if detail else type(exc).__name__
+    return f"cannot open database {db.display}: {first}"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _upgrade_sync(connection: Connection) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")

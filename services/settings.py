@@ -1,0 +1,144 @@
+"""Packline settings: flag > environment (PACKLINE_*) > TOML config file > default.
+
+The schema lives in services because the services layer is what consumes it;
+the composition root (console) decides where the file is and builds one.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "packline"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def default_db_url() -> str:
+    return f"sqlite+aiosqlite:///{default_data_dir() / 'packline.sqlite'}"
+
+
+def login_name() -> str:
+    """The operator when none is configured: the login (over SSH, the SSH user)."""
+    for var in ("PACKLINE_OPERATOR", "LOGNAME", "USER", "USERNAME"):
+        value = os.environ.get(var)
+        if value:
+            return value
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): still need a name
+        return "operator"
+
+
+class StatusSettings(BaseModel):
+    """Which statuses a shop uses and what it calls them; canonical names stay in CLI/JSON."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    disabled: list[str] = Field(default_factory=list)
+
+
+class ShopSettings(BaseModel):
+    name: str = "Packline Demo Shop"
+    address: str = "1 Market Street, Springfield"
+    reply_to: str = ""
+    staff_email: str = ""
+    logo_text: str = ""
+    currency: str = "USD"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PACKLINE_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    db: str = Field(default_factory=default_db_url)
+    operator: str = Field(default_factory=login_name)
+    shop: ShopSettings = Field(default_factory=ShopSettings)
+    statuses: StatusSettings = Field(default_factory=StatusSettings)
+    roles: dict[str, Literal["packer", "staff", "manager"]] = Field(default_factory=dict)
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "orders@localhost"
+    smtp_user: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    webhooks: list[str] = Field(default_factory=list)
+    webhook_secret: str = Field(default="", repr=False)
+
+    payment_gateway: Literal["none", "manual", "http"] = "none"
+    payment_url: str = ""
+    payment_key: str = Field(default="", repr=False)
+    edi_dir: str = ""
+    printer: str = ""
+
+    # Set by `load_settings`; a class-level default keeps pydantic from reading it from env.
+    config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE_FOR_LOAD.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+# pydantic-settings builds sources from the class; this carries the file chosen at load time.
+_CONFIG_FILE_FOR_LOAD: dict[str, Path | None] = {"path": None}
+
+
+class ConfigError(Exception):
+    """The config file cannot be read or does not validate."""
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; `overrides` are command-line flags (None means 'not given')."""
+    path: Path | None
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+    elif os.environ.get("PACKLINE_CONFIG"):
+        path = Path(os.environ["PACKLINE_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from PACKLINE_CONFIG)")
+    else:
+        candidate = default_config_file()
+        path = candidate if candidate.is_file() else None
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    _CONFIG_FILE_FOR_LOAD["path"] = path
+    try:
+        settings = Settings(**flags)
+    except Exception as exc:  # pydantic ValidationError, TOML decode error
+        raise ConfigError(f"invalid configuration ({path or 'environment'}): {exc}") from exc
+    finally:
+        _CONFIG_FILE_FOR_LOAD["path"] = None
+    settings.config_file = path
+    return settings
