@@ -231,7 +231,7 @@ def validate(raw: str, carrier: str | None = None) -> Tracking:
     """Accept a number only if its check digit agrees, or if the operator vouches for the carrier.
 
     Without a carrier, readings are tried most likely first and the first whose check digit
-    passes wins. With a carrier (None or blank means "detect"), only that carrier's forms are
+    passes wins. With a carrier (None or spaces mean "detect"), only that carrier's forms are
     checked; a number in no known form of it is recorded as given, marked `UNCHECKED`.
     """
     wanted = _carrier_name(carrier)
@@ -322,9 +322,11 @@ def _shown(text: str) -> str:
 
 
 def _carrier_name(carrier: str | None) -> str | None:
-    if carrier is None or not carrier.strip():
+    if carrier is None:
         return None
-    name = carrier.strip()
+    name = carrier.strip(" ")  # only spaces: a pasted line break is a mistake worth showing
+    if not name:
+        return None
     if not _CARRIER_RE.fullmatch(name):
         raise InvalidTracking(
             f"carrier {_shown(carrier)} is not a valid carrier name: "

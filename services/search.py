@@ -1,7 +1,7 @@
 """Order search through an index of terms, so it costs the same at 1k and 1M orders.
 
 Each order contributes its number, the words of its customer's name, its e-mail
-(whole, local part and domain), SKUs and tracking numbers, lower-cased. A query
+(whole, and its domain), SKUs and tracking numbers, lower-cased. A query
 word matches a term it is a prefix of; every word of a query must match.
 """
 
@@ -38,9 +38,11 @@ def terms_for(
         terms.add(normalize(word))
     mail = normalize(email)
     if mail:
+        # The whole address prefix-matches its local part; the domain is a term of its own.
         terms.add(mail)
-        local, _, domain = mail.partition("@")
-        terms.update(t for t in (local, domain) if t)
+        domain = mail.partition("@")[2]
+        if domain:
+            terms.add(domain)
     for value in (*skus, *trackings, *extra):
         cleaned = normalize(value)
         if cleaned:

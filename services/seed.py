@@ -7,10 +7,14 @@ written with bulk Core inserts and ids assigned here, so 100k orders take second
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import itertools
+import multiprocessing
+import queue as queue_module
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -21,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services import carriers, search
 from services.barcodes import make_gtin
+from services.bulk import insert_rows, prepare_rows, write_rows
 from services.db import Database
 from services.models import (
     Address,
@@ -44,7 +49,7 @@ from services.models import (
     Vendor,
     Warehouse,
 )
-from services.risk import RiskFacts, RiskRules, assess
+from services.risk import RiskAssessment, RiskFacts, RiskRules, assess
 from services.statuses import (
     Fulfillment,
     HoldReason,
@@ -59,8 +64,17 @@ from services.workflow import TRANSITIONS
 
 Progress = Callable[[int, int], None]
 CHUNK = 5_000
+INLINE_ORDERS = 10_000  # above this, generation runs in its own process
 USUAL_TOTAL = 9_000
 RISK_RULES = RiskRules()
+
+
+@functools.lru_cache(maxsize=65_536)
+def _assess(facts: RiskFacts) -> RiskAssessment:
+    """Customers order again and again from one address: assess each combination once."""
+    return assess(facts, RISK_RULES)
+
+
 FIRST_ORDER_NUMBER = 1001
 
 FIRST = [
@@ -359,31 +373,34 @@ async def seed_database(
     day = anchor or datetime.now(UTC).date()
     now = datetime.combine(day, dtime(17, 0), tzinfo=UTC)
     async with db.engine.connect() as conn:
+        if db.is_sqlite:
+            # The search index takes rows in term order, not insert order: keep it in memory.
+            await conn.exec_driver_sql("PRAGMA cache_size = -262144")
         await conn.commit()
         ids = await _next_ids(conn)
         catalogue = await _catalogue(conn, rng, ids)
         await conn.commit()
         number = await _next_order_number(conn)
-        customers: list[_Cust] = []
-        made = 0
-        while made < orders:
-            size = min(CHUNK, orders - made)
-            batch = _Batch()
-            for i in range(size):
-                if not customers or rng.random() < 0.35 or len(customers) < 20:
-                    customers.append(_customer(batch, rng, ids, now))
-                cust = customers[-1] if rng.random() < 0.7 else rng.choice(customers)
-                forced = list(S)[(made + i)] if made + i < len(S) else None
-                _order(batch, rng, ids, catalogue, cust, number, now, forced)
-                number += 1
+        plan = _Plan(
+            orders=orders,
+            rng_state=rng.getstate(),
+            ids=dict(ids.next),
+            catalogue=catalogue,
+            number=number,
+            now=now,
+        )
+        made = customers = 0
+        async for tables, size, so_far in _chunk_source(plan):
+            customers = so_far
             for table in INSERT_ORDER:
-                rows = batch.rows.get(table)
-                if rows:
-                    await conn.execute(insert(TABLES[table]), rows)
+                # Converted here, not in the generator: that process is the busier one.
+                rows = prepare_rows(TABLES[table], tables.get(table, []), sqlite=db.is_sqlite)
+                await write_rows(conn, table, rows)
             made += size
             await conn.commit()
             if progress:
                 progress(made, orders)
+        number += orders
         await _set_counter(conn, "order_number", number - 1)
         await conn.execute(
             insert(AuditLog.__table__),
@@ -404,11 +421,91 @@ async def seed_database(
     return {
         "orders": orders,
         "products": len(catalogue.products),
-        "customers": len(customers),
+        "customers": customers,
         "first_number": number - orders if orders else None,
         "last_number": number - 1 if orders else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything the order generator needs: picklable, so it can run in another process."""
+
+    orders: int
+    rng_state: tuple[Any, ...]
+    ids: dict[str, int]
+    catalogue: _Catalogue
+    number: int
+    now: datetime
+
+
+Chunk = tuple[dict[str, list[dict[str, Any]]], int, int]  # rows by table, orders, customers
+
+
+def _chunks(plan: _Plan) -> Iterator[Chunk]:
+    """The orders, CHUNK at a time, as driver-ready rows. Deterministic for a plan."""
+    rng = random.Random()
+    rng.setstate(plan.rng_state)
+    ids = _Ids(dict(plan.ids))
+    number = plan.number
+    customers: list[_Cust] = []
+    made = 0
+    statuses = list(S)
+    while made < plan.orders:
+        size = min(CHUNK, plan.orders - made)
+        batch = _Batch()
+        for i in range(size):
+            if not customers or rng.random() < 0.35 or len(customers) < 20:
+                customers.append(_customer(batch, rng, ids, plan.now))
+            cust = customers[-1] if rng.random() < 0.7 else rng.choice(customers)
+            # The first orders take every status once, so even a tiny demo shows them all.
+            forced = statuses[made + i] if made + i < len(statuses) else None
+            _order(batch, rng, ids, plan.catalogue, cust, number, plan.now, forced)
+            number += 1
+        made += size
+        yield batch.rows, size, len(customers)
+
+
+def _produce(plan: _Plan, queue: Any) -> None:
+    """Child-process entry: generate while the parent writes."""
+    try:
+        for chunk in _chunks(plan):
+            queue.put(chunk)
+        queue.put(None)
+    except BaseException as exc:  # the parent must hear about it, not wait forever
+        queue.put(RuntimeError(f"seed generator failed: {exc!r}"))
+
+
+async def _chunk_source(plan: _Plan) -> AsyncIterator[Chunk]:
+    """Chunks inline for small seeds; from a generator process (a second core) for big ones."""
+    if plan.orders <= INLINE_ORDERS:
+        for chunk in _chunks(plan):
+            yield chunk
+        return
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue(maxsize=3)
+    worker = ctx.Process(target=_produce, args=(plan, queue), daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                item = await asyncio.to_thread(queue.get, True, 1.0)
+            except queue_module.Empty:
+                if not worker.is_alive():  # died without a word (killed, out of memory)
+                    raise RuntimeError(
+                        f"seed generator process exited with code {worker.exitcode}"
+                    ) from None
+                continue
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join(timeout=5)
 
 
 async def _next_ids(conn: AsyncConnection) -> _Ids:
@@ -627,7 +724,7 @@ async def _catalogue(conn: AsyncConnection, rng: random.Random, ids: _Ids) -> _C
         (StockLevel, stock),
         (ProductVendor, links),
     ):
-        await conn.execute(insert(table.__table__), rows)  # type: ignore[arg-type]
+        await insert_rows(conn, table.__table__, rows)  # type: ignore[arg-type]
     return _Catalogue(products, barcode, vendors_of, {v["id"]: v["name"] for v in vendors})
 
 
@@ -1009,21 +1106,21 @@ def _order(
     )
     note = rng.choice(NOTES) if rng.random() < 0.06 else ""
     ship, bill = cust.ship, cust.bill
-    risk = assess(
+    risk = _assess(
         RiskFacts(
             shipping_lines=(ship["line1"], ship["line2"]),
             shipping_city=ship["city"],
             shipping_region=ship["region"],
             shipping_country=ship["country"],
             billing_country=bill["country"],
-            total_cents=total,
+            # Below the high-value line the amount does not change the result: one cache key.
+            total_cents=total if total > RISK_RULES.high_value_factor * USUAL_TOTAL else 0,
             usual_total_cents=USUAL_TOTAL,
             recent_orders_same_email=0,
             recent_orders_same_address=0,
             declined_attempts=1 if pay is PaymentStatus.DECLINED else 0,
             customer_note=note,
         ),
-        RISK_RULES,
     )
     batch.add(
         "orders",

@@ -145,13 +145,11 @@ def form(service: str, n: str) -> Form:
     return Form(range(last), last, lambda v: mod10_31(v[:-1]), True)  # FedEx 15, USPS
 
 
-def generated(count: int) -> list[Tracking]:
+def samples(generated_per_form: int) -> list[str]:
+    """Published numbers plus seeded generated ones: validated in the tests, not at collection."""
     rng = random.Random(20261120)
-    return [validate(generate(c, rng, s)) for c, s in FORMS for _ in range(count)]
-
-
-def published() -> list[Tracking]:
-    return [validate(number) for number, _, _ in PUBLISHED]
+    made = [generate(c, rng, s) for c, s in FORMS for _ in range(generated_per_form)]
+    return [number.replace(" ", "") for number, _, _ in PUBLISHED] + made
 
 
 def error(raw: str, carrier: str | None = None) -> str:
@@ -219,9 +217,9 @@ def test_a_wrong_check_digit_names_carrier_and_expected_digit() -> None:
     assert "fails the DHL Express check digit (expected 5)" in error("3318810026")
 
 
-@pytest.mark.parametrize("tracking", published() + generated(30), ids=lambda t: t.number)
-def test_every_other_check_digit_is_refused(tracking: Tracking) -> None:
-    n = tracking.number
+@pytest.mark.parametrize("n", samples(30))
+def test_every_other_check_digit_is_refused(n: str) -> None:
+    tracking = validate(n)
     f = form(tracking.service, n)
     others = [c for c in (ALNUM if tracking.service == "UPS 1Z" else DIGITS) if c != n[f.check_at]]
     for c in others:
@@ -232,9 +230,9 @@ def test_every_other_check_digit_is_refused(tracking: Tracking) -> None:
                 validate(variant, tracking.carrier)
 
 
-@pytest.mark.parametrize("tracking", published() + generated(30), ids=lambda t: t.number)
-def test_single_substitutions_are_caught_as_far_as_the_algorithm_can(tracking: Tracking) -> None:
-    n = tracking.number
+@pytest.mark.parametrize("n", samples(30))
+def test_single_substitutions_are_caught_as_far_as_the_algorithm_can(n: str) -> None:
+    tracking = validate(n)
     f = form(tracking.service, n)
     for i in f.checked:
         alphabet = ALNUM if tracking.service == "UPS 1Z" and i < 10 else DIGITS
@@ -384,8 +382,8 @@ def test_any_carrier_is_a_tracking_or_a_refusal(raw: str, carrier: str | None) -
         tracking = validate(raw, carrier)
     except InvalidTracking:
         return
-    if carrier is not None and carrier.strip():
-        assert tracking.carrier == carrier.strip().lower()
+    if carrier is not None and carrier.strip(" "):
+        assert tracking.carrier == carrier.strip(" ").lower()
 
 
 @given(st.text())
