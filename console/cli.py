@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -20,7 +20,7 @@ from screens.untrusted import one_line, visible
 from services.container import Services
 from services.db import DatabaseError
 from services.errors import Refused
-from services.orders import OrderFilter
+from services.orders import OrderFilter, Sort
 from services.settings import ConfigError, Settings, load_settings
 from services.statuses import HoldReason, Status, parse_enum
 from services.views import OrderDetail, OrderRow, money
@@ -278,8 +278,11 @@ def orders_list(
     """List orders, newest first."""
     try:
         flt = OrderFilter(
-            status=_status_option(status), search=query, sort=sort, descending=not asc
-        )  # type: ignore[arg-type]
+            status=_status_option(status),
+            search=query,
+            sort=cast(Sort, sort),
+            descending=not asc,
+        )
     except ValueError as exc:
         fail(str(exc), as_json=as_json)
 
@@ -491,6 +494,22 @@ def states_cmd(ctx: Context, mermaid: bool, as_json: bool) -> None:
             click.echo(f"  {target:<18} {rule}")
         click.echo("\nMermaid:\n")
     click.echo(wf.mermaid())
+
+
+# -- command groups that live in modules of their own (one line each) ----------------------
+
+_GROUPS: list[str] = []
+
+
+def _register_groups() -> None:
+    import importlib
+
+    for dotted in _GROUPS:
+        module_name, _, attr = dotted.partition(":")
+        cli.add_command(getattr(importlib.import_module(module_name), attr))
+
+
+_register_groups()
 
 
 def main() -> None:

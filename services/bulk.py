@@ -24,6 +24,13 @@ from services.models import UTCDateTime
 Convert = Callable[[Any], Any]
 
 
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's Table, typed as one (`__table__` is typed as a FromClause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def _naive_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None

@@ -104,9 +104,10 @@ class Database:
 
     async def current_revision(self) -> str | None:
         async with self._connect() as conn:
-            return await conn.run_sync(
+            revision: str | None = await conn.run_sync(
                 lambda c: MigrationContext.configure(c).get_current_revision()
             )
+        return revision
 
     @staticmethod
     def head_revision() -> str | None:

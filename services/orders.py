@@ -214,7 +214,7 @@ class OrderService:
             "total": (Order.total, Order.id),
             "number": (Order.number, Order.id),
         }[flt.sort]
-        stmt: Select[tuple[Order]] = select(Order).options(
+        stmt: Select[Order] = select(Order).options(
             selectinload(Order.customer), selectinload(Order.shipping_address)
         )
         if flt.status is not None:

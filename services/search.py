@@ -60,7 +60,7 @@ def query_words(query: str) -> list[str]:
     return words
 
 
-def prefix_select(word: str) -> Select[tuple[int]]:
+def prefix_select(word: str) -> Select[int]:
     """Order ids having a term that starts with `word`: an index range scan."""
     high = word + "\U0010ffff"
     return select(OrderSearchTerm.order_id).where(

@@ -20,12 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services import carriers, search
 from services.barcodes import make_gtin
-from services.bulk import insert_rows, prepare_rows, write_rows
+from services.bulk import insert_rows, prepare_rows, table_of, write_rows
 from services.db import Database
 from services.models import (
     Address,
@@ -327,7 +327,7 @@ class _Batch:
 
 
 TABLES: dict[str, Table] = {
-    m.__tablename__: m.__table__  # type: ignore[misc]
+    m.__tablename__: table_of(m)
     for m in (
         Customer,
         Address,
@@ -403,9 +403,9 @@ async def seed_database(
         number += orders
         await _set_counter(conn, "order_number", number - 1)
         await conn.execute(
-            insert(AuditLog.__table__),
+            insert(AuditLog),
             [
-                {  # type: ignore[arg-type]
+                {
                     "at": datetime.now(UTC),
                     "actor": "seed",
                     "action": "seed",
@@ -512,15 +512,15 @@ async def _next_ids(conn: AsyncConnection) -> _Ids:
     ids = _Ids()
     for name, table in {
         **TABLES,
-        "products": Product.__table__,
-        "vendors": Vendor.__table__,
-        "warehouses": Warehouse.__table__,
-        "stock_levels": StockLevel.__table__,
-        "product_vendors": ProductVendor.__table__,
+        "products": table_of(Product),
+        "vendors": table_of(Vendor),
+        "warehouses": table_of(Warehouse),
+        "stock_levels": table_of(StockLevel),
+        "product_vendors": table_of(ProductVendor),
     }.items():
         if name == "order_search":
             continue
-        current = (await conn.execute(select(func.max(table.c.id)))).scalar()  # type: ignore[union-attr]
+        current = (await conn.execute(select(func.max(table.c.id)))).scalar()
         ids.next[name] = int(current or 0) + 1
     return ids
 
@@ -536,15 +536,9 @@ async def _next_order_number(conn: AsyncConnection) -> int:
 async def _set_counter(conn: AsyncConnection, name: str, value: int) -> None:
     exists = (await conn.execute(select(Counter.value).where(Counter.name == name))).scalar()
     if exists is None:
-        await conn.execute(insert(Counter.__table__), [{"name": name, "value": value}])  # type: ignore[arg-type]
+        await conn.execute(insert(Counter), [{"name": name, "value": value}])
     else:
-        await conn.execute(
-            Counter.__table__.update()
-            .where(  # type: ignore[attr-defined]
-                Counter.name == name
-            )
-            .values(value=value)
-        )
+        await conn.execute(update(Counter).where(Counter.name == name).values(value=value))
 
 
 async def _sync_sequences(conn: AsyncConnection) -> None:
@@ -584,11 +578,11 @@ async def _catalogue(conn: AsyncConnection, rng: random.Random, ids: _Ids) -> _C
         )
     ).all()
     if existing:
-        products = [
+        known = [
             {"id": r[0], "sku": r[1], "name": r[2], "price": r[3], "drop_ship": r[4]}
             for r in existing
         ]
-        barcode = dict(
+        codes = dict(
             (
                 await conn.execute(
                     select(ProductBarcode.product_id, func.min(ProductBarcode.code))
@@ -611,13 +605,13 @@ async def _catalogue(conn: AsyncConnection, rng: random.Random, ids: _Ids) -> _C
         ).all():
             vendors_of.setdefault(pid, []).append((vid, vsku, cost, default))
         names = dict((await conn.execute(select(Vendor.id, Vendor.name))).all())
-        return _Catalogue(products, barcode, vendors_of, names)
+        return _Catalogue(known, codes, vendors_of, names)
 
     warehouses = [
         {"id": ids.take("warehouses"), "code": "MAIN", "name": "Main warehouse", "priority": 1},
         {"id": ids.take("warehouses"), "code": "EAST", "name": "East annex", "priority": 2},
     ]
-    vendors = []
+    vendors: list[dict[str, Any]] = []
     for code, name, method, email, qual, edi in (
         ("ACME", "Acme Auto Supply", POMethod.EMAIL, "orders@acme-supply.example", "", ""),
         ("NORTH", "Northwind Parts", POMethod.EDI, "edi@northwind.example", "ZZ", "NORTHWIND01"),
@@ -724,7 +718,7 @@ async def _catalogue(conn: AsyncConnection, rng: random.Random, ids: _Ids) -> _C
         (StockLevel, stock),
         (ProductVendor, links),
     ):
-        await insert_rows(conn, table.__table__, rows)  # type: ignore[arg-type]
+        await insert_rows(conn, table_of(table), rows)
     return _Catalogue(products, barcode, vendors_of, {v["id"]: v["name"] for v in vendors})
 
 
@@ -804,6 +798,7 @@ def _customer(batch: _Batch, rng: random.Random, ids: _Ids, now: datetime) -> _C
 
 
 def _pick_status(rng: random.Random, age_days: float) -> S:
+    table: tuple[tuple[S, int], ...]
     if age_days < 2:
         table = (
             (S.NEW, 38),
