@@ -8,16 +8,17 @@ snapshot. PostgreSQL: the order row is locked with SELECT ... FOR UPDATE.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from services.migrations import SCHEMA_HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -51,6 +52,22 @@ def display_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _ensure_directory(url: URL, directory: Path) -> None:
+    """The SQLite file's folder is created on first use; say plainly when it cannot be."""
+    problem = ""
+    for part in (directory, *directory.parents):
+        if part.exists() and not part.is_dir():
+            problem = f"{part} is not a directory"
+            break
+    if not problem:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"cannot create {directory}: {exc.strerror}"
+    if problem:
+        raise DatabaseError(f"cannot open database {display_url(url)}: {problem}")
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (the documented aiosqlite recipe).
     dbapi_connection.isolation_level = None
@@ -79,7 +96,7 @@ class Database:
         if self.is_sqlite:
             database = self.url.database or ""
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _ensure_directory(self.url, Path(database).parent)
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs["pool_pre_ping"] = True
@@ -103,15 +120,17 @@ class Database:
     # -- schema ------------------------------------------------------------------------
 
     async def current_revision(self) -> str | None:
+        """The schema revision in the database (None when empty); no Alembic import needed."""
         async with self._connect() as conn:
-            revision: str | None = await conn.run_sync(
-                lambda c: MigrationContext.configure(c).get_current_revision()
-            )
-        return revision
+            has_table = await conn.run_sync(lambda c: c.dialect.has_table(c, "alembic_version"))
+            if not has_table:
+                return None
+            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+        return str(row[0]) if row else None
 
     @staticmethod
-    def head_revision() -> str | None:
-        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    def head_revision() -> str:
+        return SCHEMA_HEAD
 
     async def upgrade(self) -> tuple[str | None, str | None]:
         """Create or migrate the schema to head; returns (before, after) revisions."""
@@ -155,12 +174,16 @@ def describe_connect_error(db: Database, exc: BaseException) -> str:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config  # imported only when migrating: it is slow to load
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def _upgrade_sync(connection: Connection) -> None:
+    from alembic import command
+
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
