@@ -131,7 +131,7 @@ def table(
         print(f"  {label:<34} {a[0]:8.2f} / {a[1]:6.2f} {b[0]:10.2f} / {b[1]:6.2f}")
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000)
@@ -139,15 +139,15 @@ async def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {cores} cores, Python {sys.version.split()[0]}")
+    if args.reseed:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{OUT / 'seed-big.sqlite'}{suffix}").unlink(missing_ok=True)
+    asyncio.run(run(args))
 
-    print(
-        f"machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()}"
-        f" cores, Python {sys.version.split()[0]}"
-    )
-    for name in ("seed-big.sqlite",):
-        if args.reseed:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{OUT / name}{suffix}").unlink(missing_ok=True)
+
+async def run(args: argparse.Namespace) -> None:
     big_url, small_url = sqlite_url("seed-big.sqlite"), sqlite_url("seed-small.sqlite")
     big_db, big_seconds = await seeded(big_url, args.big, fresh=args.reseed)
     small_db, _ = await seeded(small_url, args.small, fresh=False)
@@ -204,4 +204,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
