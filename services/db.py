@@ -135,8 +135,26 @@ class Database:
     async def upgrade(self) -> tuple[str | None, str | None]:
         """Create or migrate the schema to head; returns (before, after) revisions."""
         before = await self.current_revision()
-        async with self._connect() as conn:
-            await conn.run_sync(_upgrade_sync)
+        if before == self.head_revision():
+            return before, before
+        if not self.is_sqlite:
+            async with self._connect() as conn:
+                await conn.run_sync(_upgrade_sync)
+            return before, self.head_revision()
+        # SQLite batch migrations rebuild tables; with foreign keys on, dropping a table that
+        # others reference fails. The pragma only takes effect outside a transaction, so it
+        # is set on the raw connection, and the result is checked before keys go back on.
+        async with self.engine.connect() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            await raw.execute("PRAGMA foreign_keys = OFF")
+            try:
+                async with conn.begin():
+                    await conn.run_sync(_upgrade_sync)
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise DatabaseError(f"migration left broken references: {broken[:5]}")
+            finally:
+                await raw.execute("PRAGMA foreign_keys = ON")
         return before, self.head_revision()
 
     async def ensure_schema(self) -> None:

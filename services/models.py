@@ -224,6 +224,9 @@ class Order(Base):
     warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
     risk_score: Mapped[int] = mapped_column(default=0)
     risk_reasons: Mapped[list[str]] = mapped_column(default=list)
+    # Warnings an import or a check left for staff (e.g. "unknown SKU X imported as a note").
+    flags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    exchange_of_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     # The latest staff memo, kept on the row so the queue can show it without a join.
     last_memo: Mapped[str] = mapped_column(Text, default="")
     placed_at: Mapped[datetime]
@@ -254,6 +257,10 @@ class OrderLine(Base):
     picked: Mapped[int] = mapped_column(default=0)
     packed: Mapped[int] = mapped_column(default=0)
     shipped: Mapped[int] = mapped_column(default=0)
+    returned: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Stock held for this line at `warehouse_id` (reserved on processing, released on cancel).
+    reserved: Mapped[int] = mapped_column(default=0, server_default="0")
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
     fulfillment: Mapped[Fulfillment] = mapped_column(default=Fulfillment.STOCK)
     vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"))
     order: Mapped[Order] = relationship(back_populates="lines")
@@ -275,6 +282,8 @@ class Payment(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]
+    # For refunds by line: [{"sku", "line_id", "quantity", "amount", "restock"}].
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Shipment(Base):
@@ -326,6 +335,45 @@ class POLine(Base):
     purchase_order: Mapped[PurchaseOrder] = relationship(back_populates="lines")
 
 
+class Package(Base):
+    """A box of an order: packed scans name it by number; it may carry a weight."""
+
+    __tablename__ = "packages"
+    __table_args__ = (UniqueConstraint("order_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    number: Mapped[int] = mapped_column(default=1)
+    weight_grams: Mapped[int | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Return(Base):
+    """A return request and, once the goods are in, what came back and where it went."""
+
+    __tablename__ = "returns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    received_at: Mapped[datetime | None]
+    exchange_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    lines: Mapped[list[ReturnLine]] = relationship(back_populates="return_")
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    quantity: Mapped[int]
+    received: Mapped[int] = mapped_column(default=0)
+    disposition: Mapped[str] = mapped_column(String(16), default="")  # restock | write_off
+    return_: Mapped[Return] = relationship(back_populates="lines")
+
+
 class PackSession(Base):
     __tablename__ = "pack_sessions"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -349,7 +397,7 @@ class ScanEvent(Base):
     accepted: Mapped[bool] = mapped_column(Boolean)
     message: Mapped[str] = mapped_column(Text, default="")
     package_no: Mapped[int] = mapped_column(default=1)
-    serial: Mapped[str | None] = mapped_column(String(100))
+    serial: Mapped[str | None] = mapped_column(String(100), index=True)
     actor: Mapped[str] = mapped_column(String(100), default="")
     at: Mapped[datetime]
 
@@ -438,11 +486,14 @@ __all__ = [
     "OrderSearchTerm",
     "POLine",
     "PackSession",
+    "Package",
     "Payment",
     "Product",
     "ProductBarcode",
     "ProductVendor",
     "PurchaseOrder",
+    "Return",
+    "ReturnLine",
     "ScanEvent",
     "Shipment",
     "ShipmentLine",

@@ -29,3 +29,38 @@ async def test_upgrade_from_empty_matches_the_models(db_url: str) -> None:
         assert await db.upgrade() == (SCHEMA_HEAD, SCHEMA_HEAD)  # idempotent
     finally:
         await db.dispose()
+
+
+async def test_a_shop_with_orders_upgrades_from_the_first_revision(db_url: str) -> None:
+    """Columns added later need defaults that work for rows that already exist."""
+    from datetime import date
+
+    from alembic import command
+
+    from services.container import Services
+    from services.seed import seed_database
+    from services.settings import load_settings
+
+    db = Database(db_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(_config(c), "base"))
+            await conn.run_sync(lambda c: command.upgrade(_config(c), "0001"))
+        assert await db.current_revision() == "0001"
+        await seed_database(db, orders=25, seed=4, anchor=date(2026, 11, 20))
+        await db.upgrade()
+        assert await db.current_revision() == SCHEMA_HEAD
+    finally:
+        await db.dispose()
+    services = await Services.open(load_settings(db=db_url, operator="t"))
+    try:
+        detail = await services.orders.show(1001)
+        assert detail.lines and all(ln.quantity > 0 for ln in detail.lines)
+    finally:
+        await services.close()
+
+
+def _config(connection: object) -> object:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    return cfg
