@@ -797,10 +797,12 @@ def _customer(batch: _Batch, rng: random.Random, ids: _Ids, now: datetime) -> _C
     return _Cust(cid, name, email, ship, bill)
 
 
-def _pick_status(rng: random.Random, age_days: float) -> S:
-    table: tuple[tuple[S, int], ...]
-    if age_days < 2:
-        table = (
+# How the statuses mix by an order's age in days: recent orders are still in the works,
+# old ones are mostly done. (age limit, ((status, weight), ...)), first match wins.
+STATUS_MIX: tuple[tuple[float, tuple[tuple[S, int], ...]], ...] = (
+    (
+        2,
+        (
             (S.NEW, 38),
             (S.PROCESSING, 22),
             (S.HELD, 8),
@@ -809,9 +811,11 @@ def _pick_status(rng: random.Random, age_days: float) -> S:
             (S.PARTIALLY_SHIPPED, 3),
             (S.SHIPPED, 10),
             (S.CANCELED, 2),
-        )
-    elif age_days < 8:
-        table = (
+        ),
+    ),
+    (
+        8,
+        (
             (S.PROCESSING, 8),
             (S.READY_TO_SHIP, 6),
             (S.SHIPPED, 40),
@@ -821,22 +825,25 @@ def _pick_status(rng: random.Random, age_days: float) -> S:
             (S.CANCELED, 4),
             (S.PARTIALLY_SHIPPED, 3),
             (S.NEW, 2),
-        )
-    else:
-        table = (
+        ),
+    ),
+    (
+        float("inf"),
+        (
             (S.COMPLETE, 84),
             (S.CANCELED, 5),
             (S.RETURNED, 3),
             (S.RETURN_REQUESTED, 1),
             (S.SHIPPED, 6),
             (S.BACKORDER, 1),
-        )
-    roll = rng.random() * sum(w for _, w in table)
-    for status, weight in table:
-        roll -= weight
-        if roll < 0:
-            return status
-    return table[0][0]
+        ),
+    ),
+)
+
+
+def _pick_status(rng: random.Random, age_days: float) -> S:
+    mix = next(table for limit, table in STATUS_MIX if age_days < limit)
+    return rng.choices([s for s, _ in mix], weights=[w for _, w in mix])[0]
 
 
 # The path each final status walks through the table (held: via its origin).
