@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.db import Database
+from services.notifications import NotificationService
 from services.orders import OrderService
 from services.settings import Settings
 from services.uow import Clock, utcnow
@@ -17,6 +18,7 @@ class Services:
     db: Database
     workflow: Workflow
     orders: OrderService
+    notifications: NotificationService
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
@@ -25,7 +27,14 @@ class Services:
         orders = OrderService(
             db, workflow, operator=settings.operator, clock=clock, webhooks=tuple(settings.webhooks)
         )
-        return cls(settings=settings, db=db, workflow=workflow, orders=orders)
+        notifications = NotificationService(db, settings, orders, workflow, clock=clock)
+        return cls(
+            settings=settings,
+            db=db,
+            workflow=workflow,
+            orders=orders,
+            notifications=notifications,
+        )
 
     @classmethod
     async def open(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:

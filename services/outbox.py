@@ -16,6 +16,7 @@ from services.statuses import NotificationState
 from services.uow import UnitOfWork
 
 NO_RECIPIENT = "no recipient: the order has no e-mail address"
+NO_STAFF_ADDRESS = "no recipient: no staff address configured (shop.staff_email)"
 
 
 def new_key() -> str:
@@ -42,6 +43,33 @@ def email_to_customer(
         payload={"number": order.number, **(payload or {})},
         state=NotificationState.QUEUED if recipient else NotificationState.DEAD,
         last_error="" if recipient else NO_RECIPIENT,
+        next_attempt_at=now,
+        idempotency_key=new_key(),
+        created_at=now,
+    )
+    uow.session.add(row)
+    return row
+
+
+def email_to_staff(
+    uow: UnitOfWork,
+    order: Order,
+    event: str,
+    address: str,
+    *,
+    payload: dict[str, Any] | None = None,
+) -> Notification:
+    """Queue one e-mail to the shop's own staff address (e.g. `new_order_staff`)."""
+    now = uow.clock()
+    recipient = address.strip()
+    row = Notification(
+        order_id=order.id,
+        event=event,
+        channel="email",
+        recipient=recipient,
+        payload={"number": order.number, **(payload or {})},
+        state=NotificationState.QUEUED if recipient else NotificationState.DEAD,
+        last_error="" if recipient else NO_STAFF_ADDRESS,
         next_attempt_at=now,
         idempotency_key=new_key(),
         created_at=now,

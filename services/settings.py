@@ -85,6 +85,21 @@ class Settings(BaseSettings):
     webhooks: list[str] = Field(default_factory=list)
     webhook_secret: str = Field(default="", repr=False)
 
+    # Notifications (services/notifications.py). A shop's own e-mail templates: files in
+    # templates_dir/email/ replace the built-in ones of the same name.
+    templates_dir: str = ""
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    notify_max_attempts: int = Field(default=8, ge=1, le=100)
+    notify_backoff_seconds: float = Field(default=30.0, gt=0)  # first retry; doubles after
+    notify_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    # A row claimed by a worker that died is due again after this long.
+    notify_lease_seconds: float = Field(default=120.0, gt=0)
+    notify_poll_seconds: float = Field(default=5.0, gt=0)
+    notify_batch_size: int = Field(default=50, ge=1, le=1000)
+    # Domain in Message-IDs (<key@domain>); default: the domain of smtp_from.
+    message_id_domain: str = ""
+
     payment_gateway: Literal["none", "manual", "http"] = "none"
     payment_url: str = ""
     payment_key: str = Field(default="", repr=False)

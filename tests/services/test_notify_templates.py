@@ -1,0 +1,153 @@
+"""E-mail templates and the status dialog's preview, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from services.container import Services
+from services.errors import InvalidInput, NotFound
+from services.notifications import EMAIL_EVENTS, EmailPreview
+from services.statuses import HoldReason, Status
+from services.workflow import NOTIFY_EVENT
+from tests.conftest import FixedClock
+from tests.services.test_notify_support import (
+    free_port,
+    new_order,
+    notify_settings,
+    open_shop,
+    ship,
+)
+
+TRACK_URL = "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+
+
+@pytest.fixture
+async def shop(db_url: str, clock: FixedClock) -> AsyncIterator[Services]:
+    s = await open_shop(notify_settings(db_url, free_port()), clock)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_preview_renders_every_status_e_mail(shop: Services) -> None:
+    number = await new_order(shop)
+    for status, event in NOTIFY_EVENT.items():
+        preview = await shop.notifications.preview(number, status, "Your parcel: see below.")
+        assert isinstance(preview, EmailPreview)
+        assert f"#{number}" in preview.subject, event
+        assert "\n" not in preview.subject and "\r" not in preview.subject
+        assert preview.to == "ada@example.org"
+        assert "Your parcel: see below." in preview.text, event
+        assert "Your parcel: see below." in preview.html, event
+        assert "Hello Ada Lovelace," in preview.text
+        assert "Tinker &amp; Sons" in preview.html and "Tinker & Sons" in preview.text
+        assert "help@shop.example" in preview.text  # reply-to from the config
+        assert "TINKER" in preview.html  # logo text
+
+
+async def test_preview_refusals(shop: Services) -> None:
+    number = await new_order(shop)
+    with pytest.raises(InvalidInput, match="status new sends no customer e-mail"):
+        await shop.notifications.preview(number, Status.NEW, "")
+    with pytest.raises(NotFound):
+        await shop.notifications.preview(999_999, Status.PROCESSING, "")
+    no_mail = await new_order(shop, email="")
+    assert (await shop.notifications.preview(no_mail, Status.PROCESSING, "")).to == ""
+
+
+async def test_shipped_e_mail_has_carrier_tracking_link_and_date(shop: Services) -> None:
+    number = await new_order(shop)
+    await ship(shop, number, expected=date(2026, 11, 25))
+    preview = await shop.notifications.preview(number, Status.SHIPPED, "")
+    assert "UPS" in preview.text and "1Z999AA10123456784" in preview.text
+    assert TRACK_URL in preview.text
+    assert f'href="{TRACK_URL}"' in preview.html
+    assert "Wednesday, November 25, 2026" in preview.text
+    assert "Wednesday, November 25, 2026" in preview.html
+
+
+async def test_partially_shipped_says_what_went_and_what_is_coming(shop: Services) -> None:
+    number = await new_order(shop, lines=(("PL-10001", 2), ("PL-10003", 1)))
+    await ship(shop, number, quantities={"PL-10001": 2})
+    detail = await shop.orders.show(number)
+    names = {ln.sku: ln.name for ln in detail.lines}
+    preview = await shop.notifications.preview(number, Status.PARTIALLY_SHIPPED, "")
+    went, _, coming = preview.text.partition("Still to come")
+    assert "In this package" in went and names["PL-10001"] in went
+    assert names["PL-10003"] in coming and names["PL-10001"] not in coming
+    assert "1 x " + names["PL-10003"] in coming
+    assert "Still to come" in preview.html
+
+
+async def test_customer_text_is_data_never_markup_or_template(shop: Services) -> None:
+    number = await new_order(shop, name="<b>Eve</b> {{ 7*7 }}")
+    comment = "<script>alert(1)</script>\n{% if x %}second line"
+    preview = await shop.notifications.preview(number, Status.PROCESSING, comment)
+    assert "<script>" not in preview.html and "<b>Eve" not in preview.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;<br>" in preview.html
+    assert "&lt;b&gt;Eve&lt;/b&gt; {{ 7*7 }}" in preview.html
+    assert "{% if x %}second line" in preview.html
+    assert comment in preview.text  # plain text keeps it as typed
+    assert "Hello <b>Eve</b> {{ 7*7 }}," in preview.text
+
+
+async def test_hold_e_mail_never_mentions_risk(shop: Services) -> None:
+    number = await new_order(shop)
+    await shop.orders.set_status(number, Status.HELD, reason=HoldReason.HIGH_RISK)
+    preview = await shop.notifications.preview(number, Status.HELD, "")
+    assert "check a few details" in preview.text
+    assert "risk" not in (preview.text + preview.html + preview.subject).lower()
+    other = await new_order(shop)
+    address = await shop.notifications.preview(
+        other, Status.HELD, "", reason=HoldReason.INCORRECT_ADDRESS
+    )
+    assert "confirm your shipping address" in address.text
+
+
+async def test_every_event_renders_with_the_order_as_it_is(shop: Services) -> None:
+    number = await new_order(shop)
+    await ship(shop, number)
+    detail = await shop.orders.show(number)
+    assert {"order_confirmation", "new_order_staff", "refunded"} <= set(EMAIL_EVENTS)
+    assert set(NOTIFY_EVENT.values()) <= set(EMAIL_EVENTS)
+    for event in EMAIL_EVENTS:
+        payload = {"number": number, "comment": "", "amount": 1234, "full": False}
+        body = shop.notifications.render(event, payload, detail)
+        assert str(number) in body.subject, event
+        assert str(number) in body.text and str(number) in body.html, event
+        assert body.html.lstrip().startswith("<!DOCTYPE html>"), event
+    refund = shop.notifications.render("refunded", {"number": number, "amount": 1234}, detail)
+    assert "$12.34" in refund.text and "A refund for your order" in refund.subject
+    staff = shop.notifications.render("new_order_staff", {"number": number}, detail)
+    assert "Ada Lovelace" in staff.subject and "ada@example.org" in staff.text
+
+
+async def test_a_shops_templates_override_and_broken_ones_name_file_and_line(
+    db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    own = tmp_path / "templates" / "email"
+    own.mkdir(parents=True)
+    (own / "processing.subject.txt").write_text("Custom: {{ number }} for {{ customer_name }}")
+    (own / "shipped.html").write_text("<p>fine</p>\n<p>{{ order.nope.deeper }}</p>\n")
+    (own / "complete.txt").write_text("{% if %}\n")
+    settings = notify_settings(db_url, free_port(), templates_dir=str(tmp_path / "templates"))
+    shop = await open_shop(settings, clock)
+    try:
+        number = await new_order(shop, name="Eve\r\nBcc: evil@example.net")
+        preview = await shop.notifications.preview(number, Status.PROCESSING, "")
+        assert preview.subject == f"Custom: {number} for Eve Bcc: evil@example.net"
+        assert "Good news" in preview.text  # the parts not overridden are the package's
+        with pytest.raises(InvalidInput, match=r"template email/shipped\.html line 2: .*nope"):
+            await shop.notifications.preview(number, Status.SHIPPED, "")
+        with pytest.raises(InvalidInput, match=r"template email/complete\.txt line 1"):
+            await shop.notifications.preview(number, Status.COMPLETE, "")
+        # fixed on disk: picked up without a restart
+        (own / "shipped.html").write_text("<p>fixed {{ number }}</p>\n")
+        assert "fixed" in (await shop.notifications.preview(number, Status.SHIPPED, "")).html
+    finally:
+        await shop.close()
