@@ -20,7 +20,7 @@ import email.policy
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from types import TracebackType
@@ -74,6 +74,25 @@ def message_id(key: str, domain: str) -> str:
     return f"<{safe}@{domain or 'packline'}>"
 
 
+class _Headers(HeaderRegistry):
+    """The stdlib builds a new class for every header it parses (a fifth of the time it
+    takes to build a message); one class per header name is enough."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+POLICY = email.policy.SMTP.clone(header_factory=_Headers())
+
+
 @dataclass(frozen=True)
 class Envelope:
     """Who a message is from, for and about; all of it goes through `build_message`."""
@@ -89,7 +108,7 @@ class Envelope:
 
 def build_message(env: Envelope, body: RenderedEmail) -> EmailMessage:
     """A multipart/alternative message (text first, HTML second) with safe headers."""
-    msg = EmailMessage(policy=email.policy.SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = parse_address(env.sender, env.sender_name)
     msg["To"] = parse_address(env.recipient)
     if env.reply_to.strip():

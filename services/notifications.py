@@ -29,20 +29,20 @@ only writes the row, so a slow or dead mail server never slows a packer down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import selectinload
 
 from services.db import Database
 from services.errors import InvalidInput, NotFound, Refused
+from services.mail_context import MailOrder, build_context, load_orders
 from services.mailer import (
     BadAddress,
     DeliveryError,
@@ -61,7 +61,6 @@ from services.settings import Settings
 from services.statuses import HoldReason, NotificationState, Status
 from services.templating import RenderedEmail, TemplateFailure, Templates, one_line
 from services.uow import Clock, UnitOfWork, utcnow
-from services.views import OrderDetail, money
 from services.webhooks import WebhookConfig, WebhookSender, check_url, safe_url
 from services.workflow import NOTIFY_EVENT, Workflow
 
@@ -74,18 +73,6 @@ MIN_SLEEP = 0.25
 # Events with a customer e-mail template besides the status ones in workflow.NOTIFY_EVENT.
 EXTRA_EVENTS: tuple[str, ...] = ("order_confirmation", "new_order_staff", "refunded")
 EMAIL_EVENTS: tuple[str, ...] = (*EXTRA_EVENTS, *dict.fromkeys(NOTIFY_EVENT.values()))
-
-CARRIER_NAMES = {"ups": "UPS", "fedex": "FedEx", "usps": "USPS", "dhl": "DHL", "post": "Post"}
-
-# What a customer is told about a hold; "high_risk" deliberately says nothing about risk.
-HOLD_REASON_TEXT = {
-    HoldReason.AWAITING_PAYMENT: "we are waiting for your payment to clear",
-    HoldReason.HIGH_RISK: "we need to check a few details before we can ship",
-    HoldReason.INCORRECT_ADDRESS: "we need to confirm your shipping address",
-    HoldReason.OUT_OF_STOCK: "an item is waiting for new stock",
-    HoldReason.AWAITING_CUSTOMER: "we need a little more information from you",
-    HoldReason.OTHER: "we need to sort something out before we can continue",
-}
 
 
 @dataclass(frozen=True)
@@ -222,20 +209,28 @@ class NotificationService:
         event = NOTIFY_EVENT.get(to)
         if event is None:
             raise InvalidInput(f"status {to.value} sends no customer e-mail")
-        async with self._uow() as uow:
-            order = await uow.order(ref)
-            detail = await self.orders.detail_of(uow, order)
-            recipient = order.email.strip()
-        payload = {
-            "number": detail.number,
-            "from": detail.status.value,
-            "to": to.value,
-            "comment": comment.strip(),
-        }
+        payload: dict[str, Any] = {"to": to.value, "comment": comment.strip()}
         if reason is not None:
             payload["reason"] = reason.value
+        return await self.preview_event(ref, event, payload, status=to)
+
+    async def preview_event(
+        self,
+        ref: str | int,
+        event: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        status: Status | None = None,
+    ) -> EmailPreview:
+        """Render any e-mail event for order `ref` as it is now (the outbox screen can show
+        what a failed row would send); `to` is the order's e-mail address."""
+        async with self._uow() as uow:
+            order = await uow.order(ref)
+            recipient = order.email.strip()
+            facts = (await load_orders(uow, [order.id]))[order.id]
+        full = {"number": facts.number, "from": facts.status.value, **(payload or {})}
         try:
-            body = self.render(event, payload, detail, status=to)
+            body = self.render(event, full, facts, status=status)
         except TemplateFailure as exc:
             raise InvalidInput(str(exc)) from exc
         return EmailPreview(subject=body.subject, text=body.text, html=body.html, to=recipient)
@@ -244,20 +239,13 @@ class NotificationService:
         self,
         event: str,
         payload: dict[str, Any],
-        detail: OrderDetail | None,
+        order: MailOrder | None,
         *,
         status: Status | None = None,
     ) -> RenderedEmail:
         """Subject, text and HTML of `event` for this payload and order (TemplateFailure
         when a template is broken)."""
-        context = build_context(
-            event,
-            payload,
-            detail,
-            self.settings,
-            self.workflow,
-            status=status,
-        )
+        context = build_context(event, payload, order, self.settings, self.workflow, status=status)
         return self.templates.render_email(event, context)
 
     # -- the worker --------------------------------------------------------------------
@@ -410,33 +398,50 @@ class NotificationService:
         deadline: float,
     ) -> None:
         sender = self.settings.smtp_from
-        async with SmtpSession(self._smtp_config()) as smtp:
-            for i, claim in enumerate(claims):
-                if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
-                    await self._release(claims[i:], report)
-                    return
-                try:
-                    msg = await self._message_for(claim)
-                    await smtp.send(msg, sender=sender, recipient=claim.recipient.strip())
-                except DeliveryError as err:
-                    await self._failed(claim, err, report)
-                    if err.server:  # cannot connect or log in: the rest would fail the same
-                        for rest in claims[i + 1 :]:
-                            await self._failed(rest, err, report)
+        # The orders as they are now, for the whole batch in one read transaction.
+        async with self._uow() as uow:
+            orders = await load_orders(uow, {c.order_id for c in claims if c.order_id})
+        # Marking a row sent (a write transaction) overlaps with sending the next message;
+        # it still starts the moment the server said yes, so the window in which a crash
+        # makes a duplicate is no wider.
+        marking: asyncio.Task[None] | None = None
+        try:
+            async with SmtpSession(self._smtp_config()) as smtp:
+                for i, claim in enumerate(claims):
+                    if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
+                        await _settle(marking)
+                        await self._release(claims[i:], report)
                         return
-                    continue
-                await self._sent(claim, report)
+                    try:
+                        msg, recipient = self._message_for(claim, orders)
+                        await smtp.send(msg, sender=sender, recipient=recipient)
+                    except DeliveryError as err:
+                        await _settle(marking)
+                        await self._failed(claim, err, report)
+                        if err.server:  # cannot connect or log in: the rest fail the same
+                            for rest in claims[i + 1 :]:
+                                await self._failed(rest, err, report)
+                            return
+                        continue
+                    await _settle(marking)
+                    marking = asyncio.create_task(self._sent(claim, report))
+        finally:
+            await _settle(marking)
 
-    async def _message_for(self, claim: _Claim) -> Any:
+    def _message_for(self, claim: _Claim, orders: dict[int, MailOrder]) -> tuple[EmailMessage, str]:
         try:
             recipient = parse_address(claim.recipient)
         except BadAddress as exc:
             if not claim.recipient.strip():
                 raise DeliveryError("no recipient", permanent=True) from None
             raise DeliveryError(str(exc), permanent=True) from None
-        detail = await self._detail_by_id(claim.order_id) if claim.order_id else None
+        order = None
+        if claim.order_id is not None:
+            order = orders.get(claim.order_id)
+            if order is None:
+                raise DeliveryError(f"order id {claim.order_id} no longer exists", permanent=True)
         try:
-            body = self.render(claim.event, claim.payload, detail)
+            body = self.render(claim.event, claim.payload, order)
         except TemplateFailure as exc:
             # A shop's broken template: visible on the row, retried (the shop may fix it).
             raise DeliveryError(str(exc), permanent=False) from None
@@ -452,30 +457,12 @@ class NotificationService:
             event=claim.event,
         )
         try:
-            return build_message(env, body)
+            return build_message(env, body), recipient.addr_spec
         except (BadAddress, ValueError) as exc:
             # smtp_from itself is unusable: configuration, so retry rather than kill.
             raise DeliveryError(
                 f"cannot build the message: {one_line(exc)}", permanent=False
             ) from None
-
-    async def _detail_by_id(self, order_id: int) -> OrderDetail:
-        async with self._uow() as uow:
-            order = (
-                await uow.session.execute(
-                    select(Order)
-                    .where(Order.id == order_id)
-                    .options(
-                        selectinload(Order.lines),
-                        selectinload(Order.customer),
-                        selectinload(Order.shipping_address),
-                        selectinload(Order.billing_address),
-                    )
-                )
-            ).scalar_one_or_none()
-            if order is None:
-                raise DeliveryError(f"order id {order_id} no longer exists", permanent=True)
-            return await self.orders.detail_of(uow, order)
 
     async def _deliver_webhooks(
         self,
@@ -725,6 +712,12 @@ class NotificationService:
         return int(value) if value is not None else None
 
 
+async def _settle(task: asyncio.Task[None] | None) -> None:
+    """Wait for a pending mark (re-raising what it raised)."""
+    if task is not None:
+        await task
+
+
 def _entry(n: Notification, number: int | None) -> OutboxEntry:
     waiting = n.state in (Q.QUEUED, Q.FAILED, Q.SENDING)
     return OutboxEntry(
@@ -741,138 +734,3 @@ def _entry(n: Notification, number: int | None) -> OutboxEntry:
         sent_at=n.sent_at,
         key=n.idempotency_key,
     )
-
-
-# -- what a template sees --------------------------------------------------------------------
-
-
-def long_date(d: date) -> str:
-    return f"{d:%A}, {d:%B} {d.day}, {d.year}"
-
-
-def build_context(
-    event: str,
-    payload: dict[str, Any],
-    detail: OrderDetail | None,
-    settings: Settings,
-    workflow: Workflow,
-    *,
-    status: Status | None = None,
-) -> dict[str, Any]:
-    """Plain data for the templates (dicts, lists, strings): no ORM rows, no methods.
-
-    `status` overrides the order's status (a preview of a change not yet saved).
-    """
-    shop = settings.shop
-    ctx: dict[str, Any] = {
-        "event": event,
-        "payload": payload,
-        "comment": str(payload.get("comment") or "").strip(),
-        "shop": {
-            "name": shop.name,
-            "address": shop.address,
-            "reply_to": shop.reply_to,
-            "logo_text": shop.logo_text or shop.name,
-            "staff_email": shop.staff_email,
-        },
-        "number": payload.get("number"),
-        "order": None,
-        "customer_name": "",
-        "shipments": [],
-        "shipment": None,
-        "still_coming": [],
-        "refund": None,
-        "hold_reason": "",
-        "hold_reason_text": "",
-    }
-    if detail is None:
-        return ctx
-    row = detail.row
-    currency = row.currency
-    current = status or row.status
-    names = {ln.sku: ln.name for ln in detail.lines}
-    lines: list[dict[str, Any]] = [
-        {
-            "sku": ln.sku,
-            "name": ln.name,
-            "quantity": ln.quantity,
-            "shipped": ln.shipped,
-            "remaining": max(ln.quantity - ln.shipped, 0),
-            "price": money(ln.unit_price, currency),
-            "amount": money(ln.unit_price * ln.quantity, currency),
-        }
-        for ln in detail.lines
-    ]
-    shipments = [
-        {
-            "carrier": sh.carrier,
-            "carrier_name": CARRIER_NAMES.get(sh.carrier.lower(), sh.carrier),
-            "tracking": sh.tracking,
-            "url": sh.url,
-            "expected_delivery": long_date(sh.expected_delivery) if sh.expected_delivery else "",
-            "shipped_at": sh.shipped_at.date().isoformat() if sh.shipped_at else "",
-            "contents": [
-                {"sku": sku, "name": names.get(sku, sku), "quantity": qty} for sku, qty in sh.lines
-            ],
-        }
-        for sh in row.shipments
-    ]
-    wanted = str(payload.get("tracking") or "")
-    shipment = next((s for s in shipments if s["tracking"] == wanted), None) if wanted else None
-    if shipment is None and shipments:
-        shipment = shipments[-1]
-    address = row.shipping_address
-    name = row.customer.name or (address.name if address else "")
-    ctx.update(
-        order={
-            "number": row.number,
-            "status": current.value,
-            "status_label": workflow.labels.get(current, current.value),
-            "placed_at": row.placed_at.date().isoformat(),
-            "placed_on": long_date(row.placed_at.date()),
-            "email": row.customer.email,
-            "lines": lines,
-            "item_count": row.items,
-            "subtotal": money(detail.subtotal, currency),
-            "shipping_total": money(detail.shipping_total, currency),
-            "tax_total": money(detail.tax_total, currency),
-            "total": money(row.total, currency),
-            "currency": currency,
-            "payment_status": row.payment_status.value,
-            "shipping_method": detail.shipping_method,
-            "shipping_address": address.lines() if address else [],
-            "note": detail.note,
-        },
-        customer_name=name,
-        shipments=shipments,
-        shipment=shipment,
-        still_coming=[ln for ln in lines if int(ln["remaining"]) > 0],
-    )
-    reason_value = str(payload.get("reason") or (row.hold_reason.value if row.hold_reason else ""))
-    if reason_value:
-        with contextlib.suppress(ValueError):
-            reason = HoldReason(reason_value)
-            ctx["hold_reason"] = reason.value
-            ctx["hold_reason_text"] = HOLD_REASON_TEXT[reason]
-    if event == "refunded":
-        ctx["refund"] = _refund(payload, detail)
-    return ctx
-
-
-def _refund(payload: dict[str, Any], detail: OrderDetail) -> dict[str, Any]:
-    """Amount and kind of a refund: from the payload when the payments service gave it,
-    otherwise from the order's refund rows."""
-    currency = detail.row.currency
-    amount = payload.get("amount")
-    if not isinstance(amount, int):
-        amount = sum(
-            p.amount for p in detail.payments if p.kind == "refund" and p.state == "approved"
-        )
-    full = payload.get("full")
-    if not isinstance(full, bool):
-        full = detail.row.payment_status.value == "refunded" or amount >= detail.row.total
-    return {
-        "amount": money(abs(amount), currency),
-        "full": full,
-        "reason": str(payload.get("reason") or ""),
-    }

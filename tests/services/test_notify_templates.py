@@ -112,18 +112,21 @@ async def test_hold_e_mail_never_mentions_risk(shop: Services) -> None:
 async def test_every_event_renders_with_the_order_as_it_is(shop: Services) -> None:
     number = await new_order(shop)
     await ship(shop, number)
-    detail = await shop.orders.show(number)
     assert {"order_confirmation", "new_order_staff", "refunded"} <= set(EMAIL_EVENTS)
     assert set(NOTIFY_EVENT.values()) <= set(EMAIL_EVENTS)
     for event in EMAIL_EVENTS:
-        payload = {"number": number, "comment": "", "amount": 1234, "full": False}
-        body = shop.notifications.render(event, payload, detail)
+        payload = {"comment": "", "amount": 1234, "full": False}
+        body = await shop.notifications.preview_event(number, event, payload)
         assert str(number) in body.subject, event
         assert str(number) in body.text and str(number) in body.html, event
         assert body.html.lstrip().startswith("<!DOCTYPE html>"), event
-    refund = shop.notifications.render("refunded", {"number": number, "amount": 1234}, detail)
+    refund = await shop.notifications.preview_event(number, "refunded", {"amount": 1234})
     assert "$12.34" in refund.text and "A refund for your order" in refund.subject
-    staff = shop.notifications.render("new_order_staff", {"number": number}, detail)
+    full = await shop.notifications.preview_event(
+        number, "refunded", {"amount": 1234, "full": True}
+    )
+    assert "in full: $12.34" in full.text and "has been refunded" in full.subject
+    staff = await shop.notifications.preview_event(number, "new_order_staff")
     assert "Ada Lovelace" in staff.subject and "ada@example.org" in staff.text
 
 
