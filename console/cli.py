@@ -498,7 +498,9 @@ def states_cmd(ctx: Context, mermaid: bool, as_json: bool) -> None:
 
 # -- command groups that live in modules of their own (one line each) ----------------------
 
-_GROUPS: list[str] = []
+_GROUPS: list[str] = [
+    "console.cli_notify:notify_group",
+]
 
 
 def _register_groups() -> None:
