@@ -1,0 +1,201 @@
+"""`packline ship`, `packline shipments …` and `packline print …` through the real entry
+point, on a seeded SQLite file, as scripts use them."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from services import carriers
+from tests.cli.test_cli import ok_json, packline
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ship") / "shop.sqlite"
+    report = ok_json(
+        "seed", "--orders", "500", "--seed", "7", "--anchor", "2026-11-20", db=str(path)
+    )
+    assert report["orders"] == 500
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def ready_numbers(seeded: str) -> list[str]:
+    """ready_to_ship orders; each test takes its own (indexes 0-2 are the first test's)."""
+    rows = ok_json("orders", "list", "--status", "ready_to_ship", "--limit", "100", db=seeded)
+    assert len(rows) >= 10, "the seed makes ready_to_ship orders"
+    return [str(r["number"]) for r in rows]
+
+
+def tracking(seed: int, carrier: str = "ups") -> str:
+    return carriers.generate(carrier, random.Random(1000 + seed))
+
+
+def test_ship_in_two_parts_then_delete_one(seeded: str, ready_numbers: list[str]) -> None:
+    shown = (ok_json("orders", "show", n, db=seeded) for n in ready_numbers[:3])
+    order = next(d for d in shown if len(d["lines"]) >= 2)
+    n = str(order["number"])
+    first_line = order["lines"][0]
+    t1, t2 = tracking(1), tracking(2, "fedex")
+    part = ok_json(
+        "ship",
+        f"#{n}",
+        "--tracking",
+        t1,
+        "--line",
+        f"{first_line['sku']}={first_line['quantity']}",
+        "--comment",
+        "First box, expected Tuesday.",
+        "--memo",
+        "rest waits for the vendor",
+        "--expected",
+        "2026-11-24",
+        "--notify",
+        db=seeded,
+    )
+    assert part["status"] == "partially_shipped"
+    assert part["shipment"]["tracking"] == t1 and part["shipment"]["carrier"] == "ups"
+    assert part["shipment"]["lines"] == [
+        {"sku": first_line["sku"], "quantity": first_line["quantity"]}
+    ]
+    assert part["shipment"]["expected_delivery"] == "2026-11-24"
+    assert part["history"][-1]["memo"] == "rest waits for the vendor"
+    assert [x["event"] for x in part["notifications"] if x["channel"] == "email"][-1] == (
+        "partially_shipped"
+    )
+
+    rest = packline("ship", n, "--tracking", t2, db=seeded)
+    assert rest.returncode == 0, rest.stderr
+    assert rest.stdout.startswith(f"#{n} is now shipped: fedex {t2}")
+
+    undone = ok_json("shipments", "delete", n, t2, "--reason", "wrong box", db=seeded)
+    assert undone["status"] == "partially_shipped"
+    assert undone["deleted_shipment"]["delete_reason"] == "wrong box"
+    back = ok_json("shipments", "delete", n, t1, "--reason", "typo", db=seeded)
+    assert back["status"] == "ready_to_ship"
+    assert all(line["shipped"] == 0 for line in back["lines"])
+    listed = packline("shipments", "list", n, db=seeded).stdout
+    assert "DELETED: wrong box" in listed and "DELETED: typo" in listed
+
+
+def test_refusals_exit_1_with_one_line_and_change_nothing(
+    seeded: str, ready_numbers: list[str]
+) -> None:
+    n = ready_numbers[3]
+    before = ok_json("orders", "show", n, db=seeded)
+    good = tracking(3)
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    for args, words in [
+        (("ship", n, "--tracking", bad), "fails the UPS check digit"),
+        (("ship", n, "--tracking", good, "--line", "PL-NOPE=1"), "is not on order"),
+        (("shipments", "delete", n, good, "--reason", "x"), "no shipment with tracking"),
+    ]:
+        result = packline(*args, db=seeded)
+        assert result.returncode == 1, (args, result.stderr)
+        assert words in result.stderr and result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    as_json = packline("ship", n, "--tracking", bad, "--json", db=seeded)
+    assert as_json.returncode == 1
+    assert "check digit" in json.loads(as_json.stdout)["error"]
+    assert ok_json("orders", "show", n, db=seeded) == before
+
+
+def test_usage_errors_exit_2(seeded: str) -> None:
+    for args in (
+        ("ship", "1001"),  # no --tracking
+        ("ship", "1001", "--tracking", tracking(4), "--line", "PL-10002=0"),
+        ("ship", "1001", "--tracking", tracking(4), "--expected", "24/11/2026"),
+        ("shipments", "delete", "1001", tracking(4)),  # no --reason
+    ):
+        assert packline(*args, db=seeded).returncode == 2, args
+
+
+def test_a_duplicate_needs_confirmation(seeded: str, ready_numbers: list[str]) -> None:
+    first, second = ready_numbers[4], ready_numbers[5]
+    shared = tracking(5, "usps")
+    ok_json("ship", first, "--tracking", shared, db=seeded)
+    refused = packline("ship", second, "--tracking", shared, db=seeded)
+    assert refused.returncode == 1 and f"order #{first}" in refused.stderr
+    done = ok_json("ship", second, "--tracking", shared, "--confirm-duplicate", db=seeded)
+    assert done["status"] == "shipped"
+
+
+class RawPrinter:
+    """A port-9100 printer on 127.0.0.1 in a thread: keeps each connection's bytes."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.jobs: list[bytes] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
+                self.jobs.append(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_print_slips_and_labels(seeded: str, ready_numbers: list[str], tmp_path: Path) -> None:
+    ta, tb = tracking(6), tracking(7, "dhl")
+    a = ok_json("ship", ready_numbers[6], "--tracking", ta, db=seeded)
+    b = ok_json("ship", ready_numbers[7], "--tracking", tb, db=seeded)
+    refs = [str(a["number"]), f"#{b['number']}"]
+    out = tmp_path / "docs"
+    slips = ok_json("print", "slip", *refs, "--printer", f"file:{out}", db=seeded)
+    assert [j["order"] for j in slips] == [a["number"], b["number"]]
+    slip_text = (out / f"packing-slip-{a['number']}.txt").read_text()
+    assert f"PL:ORDER:{a['number']}" in slip_text and a["lines"][0]["sku"] in slip_text
+    assert "<svg" in (out / f"packing-slip-{a['number']}.html").read_text()
+
+    files = ok_json("print", "label", *refs, "--printer", f"file:{out}", db=seeded)
+    printer = RawPrinter()
+    try:
+        sent = packline(
+            "print", "label", *refs, "--printer", f"tcp:127.0.0.1:{printer.port}", db=seeded
+        )
+        assert sent.returncode == 0, sent.stderr
+    finally:
+        printer.close()
+    printer.thread.join(timeout=5)
+    assert printer.jobs == [Path(j["files"][0]).read_bytes() for j in files]
+    assert printer.jobs[0].startswith(b"^XA") and ta.encode() in printer.jobs[0]
+
+
+def test_print_needs_a_printer(seeded: str) -> None:
+    result = packline("print", "slip", "1001", "--json", db=seeded)
+    assert result.returncode == 1
+    assert "no printer configured" in json.loads(result.stdout)["error"]
+
+
+def test_auto_complete(seeded: str) -> None:
+    off = ok_json("shipments", "auto-complete", db=seeded)
+    assert off["enabled"] is False and off["completed"] == []
+    on = packline(
+        "shipments",
+        "auto-complete",
+        "--json",
+        db=seeded,
+        env={"PACKLINE_AUTO_COMPLETE_DAYS": "1"},
+    )
+    assert on.returncode == 0, on.stderr
+    report = json.loads(on.stdout)
+    assert report["enabled"] and report["days"] == 1
+    assert report["completed"], "the seed has orders shipped days ago"
+    assert all("days ago" in c["why"] for c in report["completed"])
