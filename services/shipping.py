@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -40,6 +40,11 @@ from services.models import (
 )
 from services.orders import OrderService, facts_of
 from services.settings import Settings
+
+# Re-exported: what callers build and catch (screens import them from shipment_entry).
+from services.shipment_entry import CannotShip as CannotShip
+from services.shipment_entry import DuplicateTracking as DuplicateTracking
+from services.shipment_entry import NewShipment as NewShipment
 from services.statuses import Fulfillment, Status
 from services.tracking_client import TrackingClient, TrackingError, check_url
 from services.uow import Clock, UnitOfWork, utcnow
@@ -64,21 +69,6 @@ AUTO_COMPLETE_LIMIT = 1000
 TRACKING_CONCURRENCY = 8
 
 
-class CannotShip(Refused):
-    """The order, its lines or the quantities asked for do not allow this shipment."""
-
-
-class DuplicateTracking(Refused):
-    """The tracking number is already on another order's shipment; `other_orders` says which.
-
-    The screen asks the operator and calls again with `confirm_duplicate=True`.
-    """
-
-    def __init__(self, message: str, other_orders: tuple[int, ...]) -> None:
-        super().__init__(message)
-        self.other_orders = other_orders
-
-
 @dataclass(frozen=True)
 class _Delivery:
     """What the tracking service said about one order's packages."""
@@ -86,22 +76,6 @@ class _Delivery:
     number: int
     delivered: str = ""  # why to complete, when every package is delivered
     error: str = ""
-
-
-@dataclass(frozen=True)
-class NewShipment:
-    """What the operator entered. `lines` names (SKU, quantity); empty means everything
-    that is ready: packed and not yet shipped, and drop-ship lines not yet shipped."""
-
-    tracking: str
-    carrier: str | None = None
-    lines: tuple[tuple[str, int], ...] = ()
-    ship_date: date | None = None
-    expected_delivery: date | None = None
-    comment: str = ""  # to the customer: history and the e-mail
-    memo: str = ""  # staff only
-    notify: bool = False  # "Save + Send Email"
-    confirm_duplicate: bool = False
 
 
 def _check_text(**fields: str) -> None:
