@@ -1020,6 +1020,8 @@ def _order(
             )
             for ln, qty in group:
                 ln["shipped"] = qty
+                # `packed` counts what is packed and not yet shipped: shipping moves units on.
+                ln["packed"] = max(ln["packed"] - qty, 0)
                 batch.add(
                     "shipment_lines",
                     {
