@@ -107,7 +107,9 @@ async def measure(url: str, label: str, scans: int, lines: int) -> None:
         all_ = sorted(accepted + refused)
         print(
             f"{label:<10} {len(all_)} scans, {lines} lines: p50 {statistics.median(all_):.2f} ms, "
+            f"p90 {all_[int(len(all_) * 0.90) - 1]:.2f} ms, "
             f"p99 {all_[int(len(all_) * 0.99) - 1]:.2f} ms, max {all_[-1]:.2f} ms, "
+            f"over 10 ms: {sum(1 for x in all_ if x > 10)}, "
             f"CPU {cpu:.2f} ms/scan in this process "
             f"(accepted p50 {statistics.median(accepted):.2f} ms; "
             f"refused p50 {statistics.median(refused):.2f} ms, n={len(refused)})"
