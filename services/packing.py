@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, insert, select
@@ -45,6 +45,9 @@ from services.models import (
     ScanEvent,
 )
 from services.orders import OrderService, facts_of
+from services.pack_errors import NotPackable as NotPackable
+from services.pack_errors import PackClaimed as PackClaimed
+from services.pack_errors import SessionMismatch as SessionMismatch
 from services.picking import Location, first_barcodes, locate
 from services.settings import Settings
 from services.statuses import Fulfillment, Status
@@ -71,28 +74,6 @@ CLAIM_STEP = timedelta(seconds=30)
 CATALOGUE_TTL = 60.0  # seconds a scan may use the cached codes, serial flags and bins
 CATALOGUE_CACHE_SIZE = 256  # orders
 _GTIN_LENGTHS = (8, 12, 13, 14)
-
-
-class NotPackable(Refused):
-    """The order is not in a status that is packed, or has nothing to pack."""
-
-
-class PackClaimed(Refused):
-    """Another packer holds the order; `holder` and `until` say who and how long.
-
-    A manager takeover (a later issue) catches this, checks the role, and calls
-    `PackService._claim(..., take_over=True)`: the only place a live claim may be broken.
-    """
-
-    def __init__(self, message: str, *, holder: str, until: datetime, session_id: int) -> None:
-        super().__init__(message)
-        self.holder = holder
-        self.until = until
-        self.session_id = session_id
-
-
-class SessionMismatch(Refused):
-    """A session id that is not this operator's session on this order."""
 
 
 def _journal_code(raw: str) -> str:
