@@ -418,6 +418,9 @@ async def test_worker_killed_between_send_and_mark_resends_the_same_message(
             stuck = await rows(shop)
             assert {n.state for n in stuck} == {NotificationState.SENDING}
             assert len(inbox.messages) == 1
+            with pytest.raises(Refused, match="being sent right now"):
+                await shop.notifications.retry(stuck[0].id)
+            assert (await shop.notifications.run_once()).claimed == 0  # the lease holds
 
             # A new worker, once the dead one's lease has run out.
             later = await open_shop(
@@ -510,8 +513,11 @@ async def test_webhooks_signed_retried_and_stopped(db_url: str, clock: FixedCloc
             await shop.close()
 
 
-async def test_unreachable_webhook_host_retries(db_url: str, clock: FixedClock) -> None:
-    url = f"http://127.0.0.1:{free_port()}/hook"
+async def test_unreachable_webhook_host_retries_and_hides_credentials(
+    db_url: str, clock: FixedClock
+) -> None:
+    port = free_port()
+    url = f"http://hookuser:pa55-w0rd@127.0.0.1:{port}/hook"
     settings = notify_settings(db_url, free_port(), webhooks=[url])
     shop = await open_shop(settings, clock)
     try:
@@ -520,5 +526,9 @@ async def test_unreachable_webhook_host_retries(db_url: str, clock: FixedClock) 
         report = await shop.notifications.run_once()
         assert report.failed == 2
         assert all(n.state is NotificationState.FAILED for n in await rows(shop))
+        for entry in await shop.notifications.problems():
+            assert entry.to == f"http://127.0.0.1:{port}/hook"
+            assert entry.last_error.startswith(f"http://127.0.0.1:{port}/hook: ")
+            assert "pa55-w0rd" not in entry.last_error + entry.to
     finally:
         await shop.close()
