@@ -10,9 +10,9 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from services import outbox, search
@@ -25,6 +25,7 @@ from services.models import (
     Notification,
     Order,
     OrderLine,
+    OrderSearchTerm,
     Payment,
     Product,
     ProductBarcode,
@@ -34,6 +35,11 @@ from services.models import (
     StockLevel,
     Vendor,
 )
+
+# Re-exported: the CLI and tests build filters from here; screens import order_query.
+from services.order_query import OrderFilter as OrderFilter
+from services.order_query import QueuePage as QueuePage
+from services.order_query import Sort as Sort
 from services.statuses import Fulfillment, HoldReason, PaymentMethod, Status
 from services.uow import Clock, UnitOfWork, utcnow
 from services.views import (
@@ -44,19 +50,22 @@ from services.views import (
     NotificationView,
     OrderDetail,
     OrderRow,
-    Page,
     PaymentView,
     POView,
     ShipmentView,
 )
 from services.workflow import LineFacts, OrderFacts, Request, Workflow
 
-Sort = Literal["date", "total", "number"]
 MAX_PAGE = 500
 FIRST_ORDER_NUMBER = 1001
 MAX_MEMO = 10_000
-# Up to this many matching orders, a search is answered from the id list directly.
-SEARCH_ID_LIMIT = 10_000
+# How a search word is matched, by how many search terms start with it: up to
+# SEARCH_LIST_LIMIT its orders are listed by id; beyond SEARCH_COMMON each row is tested
+# as the sort index is walked; in between, membership in its id list is.
+SEARCH_LIST_LIMIT = 2_000
+SEARCH_COMMON = 50_000
+# A status with more orders than this is filtered while walking a total/number sort index.
+STATUS_COMMON = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,14 +97,6 @@ class NewOrder:
     shipping_total: int = 0
     tax_total: int = 0
     placed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class OrderFilter:
-    status: Status | None = None
-    search: str = ""
-    sort: Sort = "date"
-    descending: bool = True
 
 
 def facts_of(order: Order) -> OrderFacts:
@@ -166,6 +167,22 @@ def _encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _cursor_of(order: Order, sort: Sort) -> str:
+    value: Any = {
+        "date": order.placed_at.isoformat(),
+        "total": order.total,
+        "number": order.number,
+    }[sort]
+    return _encode_cursor([value, order.id])
+
+
+def _cursor_datetime(value: Any, cursor: str) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidInput(f"invalid page cursor {cursor[:20]!r}") from exc
+
+
 def _decode_cursor(cursor: str) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -200,76 +217,123 @@ class OrderService:
 
     async def page(
         self,
-        flt: OrderFilter = OrderFilter(),
+        flt: OrderFilter | None = None,
         *,
         after: str | None = None,
+        before: str | None = None,
         limit: int = 50,
         with_details: bool = False,
-    ) -> Page[OrderRow]:
-        """One page of the queue, newest first by default; `next_cursor` fetches the next."""
+    ) -> QueuePage:
+        """One page of the queue, newest first by default.
+
+        `after=c` gives the rows following cursor `c`, `before=c` the `limit` rows right
+        before it (still in the filter's order), so a list can be walked both ways at
+        the cost of one index range scan, at 1k orders as at 1M.
+        """
+        flt = flt or OrderFilter()
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        if after and before:
+            raise InvalidInput("give a cursor to page after or before, not both")
         key_cols = {
             "date": (Order.placed_at, Order.id),
             "total": (Order.total, Order.id),
             "number": (Order.number, Order.id),
         }[flt.sort]
+        backwards = bool(before)
+        # Paging backwards is paging forwards in the opposite order, then flipping the rows.
+        descending = flt.descending != backwards
         stmt: Select[Order] = select(Order).options(
             selectinload(Order.customer), selectinload(Order.shipping_address)
         )
-        if flt.status is not None:
-            stmt = stmt.where(Order.status == flt.status)
         async with self._uow() as uow:
+            if flt.status is not None:
+                stmt = stmt.where(await self._status_filter(uow, flt))
             words = search.query_words(flt.search)
             if words:
-                ids = await self._search_ids(uow, words)
-                if ids is not None:
-                    if not ids:
-                        return Page(rows=[], next_cursor=None)
-                    stmt = stmt.where(Order.id.in_(ids))
-                else:
-                    for word in words:
-                        stmt = stmt.where(Order.id.in_(search.prefix_select(word)))
-            if after:
-                first, last_id = _decode_cursor(after)
+                filters = await self._search_filters(uow, words)
+                if filters is None:
+                    return QueuePage(rows=[], next_cursor=None)
+                stmt = stmt.where(*filters)
+            cursor = before or after
+            if cursor:
+                first, last_id = _decode_cursor(cursor)
                 if flt.sort == "date":
-                    first = datetime.fromisoformat(first)
+                    first = _cursor_datetime(first, cursor)
                 cmp = tuple_(*key_cols)
-                stmt = stmt.where(
-                    cmp < (first, last_id) if flt.descending else cmp > (first, last_id)
-                )
-            order_by = [c.desc() if flt.descending else c.asc() for c in key_cols]
+                stmt = stmt.where(cmp < (first, last_id) if descending else cmp > (first, last_id))
+            order_by = [c.desc() if descending else c.asc() for c in key_cols]
             stmt = stmt.order_by(*order_by).limit(limit + 1)
             orders = list((await uow.session.execute(stmt)).scalars())
             more = len(orders) > limit
             orders = orders[:limit]
+            if backwards:
+                orders.reverse()
             shipments = (
                 await self._shipments_by_order(uow, [o.id for o in orders]) if with_details else {}
             )
             rows = [row_of(o, shipments.get(o.id, ())) for o in orders]
-            next_cursor = None
-            if more and orders:
-                last = orders[-1]
-                first_value: Any = {
-                    "date": last.placed_at.isoformat(),
-                    "total": last.total,
-                    "number": last.number,
-                }[flt.sort]
-                next_cursor = _encode_cursor([first_value, last.id])
-        return Page(rows=rows, next_cursor=next_cursor)
+            cursors = tuple(_cursor_of(o, flt.sort) for o in orders)
+        if backwards:
+            # What follows a backwards page starts at its last row (the `before` row is next).
+            prev_cursor = cursors[0] if more else None
+            next_cursor = cursors[-1] if cursors else None
+        else:
+            prev_cursor = cursors[0] if after and cursors else None
+            next_cursor = cursors[-1] if more else None
+        return QueuePage(
+            rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, cursors=cursors
+        )
 
-    async def _search_ids(self, uow: UnitOfWork, words: list[str]) -> set[int] | None:
-        """Matching order ids, or None when there are too many to list (then filter in SQL)."""
-        result: set[int] | None = None
+    async def _search_filters(
+        self, uow: UnitOfWork, words: list[str]
+    ) -> list[ColumnElement[bool]] | None:
+        """WHERE clauses for a search, chosen per word by how many orders it matches.
+
+        A rare word lists its orders (looked up by id); a common one is checked while
+        the sort index is walked, so the page stops after `limit` hits instead of
+        sorting every match. None: nothing matches.
+        """
+        listed: set[int] | None = None
+        common: list[ColumnElement[bool]] = []
         for word in words:
-            stmt = search.prefix_select(word).distinct().limit(SEARCH_ID_LIMIT + 1)
-            ids = set((await uow.session.execute(stmt)).scalars())
-            if len(ids) > SEARCH_ID_LIMIT:
-                continue  # too common to list: narrow with the other words, or fall back
-            result = ids if result is None else result & ids
-            if not result:
-                return set()
-        return result
+            matches = search.prefix_select(word)
+            capped = select(func.count()).select_from(matches.limit(SEARCH_COMMON + 1).subquery())
+            found = int((await uow.session.execute(capped)).scalar_one())
+            if found == 0:
+                return None
+            if found <= SEARCH_LIST_LIMIT:
+                ids = set((await uow.session.execute(matches.distinct())).scalars())
+                listed = ids if listed is None else listed & ids
+                if not listed:
+                    return None
+            elif found <= SEARCH_COMMON:
+                # `id + 0`: check membership in the word's id list during the index walk.
+                common.append((Order.id + 0).in_(matches))
+            else:
+                # So common that a match turns up every few rows: test each row as it comes.
+                common.append(matches.where(OrderSearchTerm.order_id == Order.id).exists())
+        if listed is not None:
+            return [Order.id.in_(listed), *common]
+        return common
+
+    async def _status_filter(self, uow: UnitOfWork, flt: OrderFilter) -> ColumnElement[bool]:
+        """The status condition, written so the database walks the right index.
+
+        Sorted by date, (status, placed_at) serves both. Sorted by total or number, a
+        common status (most orders are complete) is best found by walking the sort index
+        and skipping the rest, a rare one by sorting its few rows; the status index
+        would otherwise be chosen and a million rows sorted.
+        """
+        assert flt.status is not None
+        if flt.sort == "date":
+            return Order.status == flt.status
+        capped = select(func.count()).select_from(
+            select(Order.id).where(Order.status == flt.status).limit(STATUS_COMMON + 1).subquery()
+        )
+        if int((await uow.session.execute(capped)).scalar_one()) > STATUS_COMMON:
+            return func.coalesce(Order.status, Order.status) == flt.status  # not via its index
+        return Order.status == flt.status
 
     async def counts(self) -> dict[Status, int]:
         """Orders per status (every status present, zero where none)."""
@@ -281,12 +345,17 @@ class OrderService:
         return {s: found.get(s, 0) for s in Status}
 
     async def last_change(self) -> tuple[datetime | None, int]:
-        """A cheap token that changes whenever any order changes (for polling screens)."""
+        """A cheap token that changes whenever any order changes (for polling screens).
+
+        The latest change time and the highest order id, each one index lookup: two
+        scalar subqueries, because SQLite only answers a lone max() from an index (with
+        both in one SELECT, or with count(), it reads every order: 0.4 s at 1M orders).
+        """
+        latest = select(func.max(Order.updated_at)).scalar_subquery()
+        highest = select(func.max(Order.id)).scalar_subquery()
         async with self._uow() as uow:
-            row = (
-                await uow.session.execute(select(func.max(Order.updated_at), func.count(Order.id)))
-            ).one()
-        return row[0], int(row[1])
+            row = (await uow.session.execute(select(latest, highest))).one()
+        return row[0], int(row[1] or 0)
 
     # -- one order ----------------------------------------------------------------------
 

@@ -276,3 +276,138 @@ async def test_seeded_orders_follow_the_status_machine(services: Services) -> No
 async def test_notification_rows_for_seeded_history(services: Services) -> None:
     await seed_database(services.db, orders=40, seed=3, anchor=date(2026, 11, 20))
     assert await count(services, Notification, state=NotificationState.SENT) > 0
+
+
+async def _walk(shop: Services, flt: OrderFilter, limit: int) -> list[int]:
+    numbers: list[int] = []
+    cursor: str | None = None
+    while True:
+        page = await shop.orders.page(flt, after=cursor, limit=limit)
+        numbers += [r.number for r in page.rows]
+        if page.next_cursor is None:
+            return numbers
+        cursor = page.next_cursor
+
+
+async def test_page_before_a_cursor_walks_the_queue_backwards(
+    shop: Services, clock: FixedClock
+) -> None:
+    for i in range(7):
+        clock.advance(60)
+        await new_order(shop, name=f"Customer {i}", lines=(("PL-10002", 7 - i),))
+    for flt in (
+        OrderFilter(),
+        OrderFilter(descending=False),
+        OrderFilter(sort="total"),
+        OrderFilter(sort="number", descending=False),
+        OrderFilter(search="customer"),
+    ):
+        forward = await _walk(shop, flt, limit=3)
+        assert len(forward) == 7
+        # The last page, then backwards from its first row, page by page.
+        last = await shop.orders.page(flt, after=None, limit=7)
+        cursor: str | None = last.cursors[-1]
+        back: list[int] = [last.rows[-1].number]
+        while cursor is not None:
+            page = await shop.orders.page(flt, before=cursor, limit=3)
+            assert len(page.cursors) == len(page.rows)
+            back = [r.number for r in page.rows] + back
+            cursor = page.prev_cursor
+        assert back == forward, flt
+
+
+async def test_page_cursors_anchor_anywhere(shop: Services, clock: FixedClock) -> None:
+    for i in range(5):
+        clock.advance(60)
+        await new_order(shop, name=f"Customer {i}")
+    first = await shop.orders.page(OrderFilter(), limit=5)
+    numbers = [r.number for r in first.rows]
+    assert first.prev_cursor is None and first.next_cursor is None
+    # after row 1: rows 2..; before row 3: rows ..2, in queue order both ways
+    after = await shop.orders.page(OrderFilter(), after=first.cursors[1], limit=2)
+    assert [r.number for r in after.rows] == numbers[2:4]
+    assert after.prev_cursor == after.cursors[0] and after.next_cursor == after.cursors[-1]
+    before = await shop.orders.page(OrderFilter(), before=first.cursors[3], limit=2)
+    assert [r.number for r in before.rows] == numbers[1:3]
+    assert before.prev_cursor == before.cursors[0]  # row 0 still precedes
+    assert before.next_cursor == before.cursors[-1]
+    top = await shop.orders.page(OrderFilter(), before=first.cursors[2], limit=5)
+    assert [r.number for r in top.rows] == numbers[:2]
+    assert top.prev_cursor is None
+    nothing = await shop.orders.page(OrderFilter(), before=first.cursors[0], limit=5)
+    assert nothing.rows == [] and nothing.prev_cursor is None and nothing.next_cursor is None
+    # a cursor from one sort is still a position in the same sort after a status filter
+    await shop.orders.set_status(numbers[2], Status.PROCESSING)
+    only_new = await shop.orders.page(
+        OrderFilter(status=Status.NEW), before=first.cursors[4], limit=5
+    )
+    assert [r.number for r in only_new.rows] == [numbers[0], numbers[1], numbers[3]]
+    with pytest.raises(InvalidInput, match="not both"):
+        await shop.orders.page(OrderFilter(), after=first.cursors[0], before=first.cursors[1])
+    with pytest.raises(InvalidInput, match="invalid page cursor"):
+        await shop.orders.page(OrderFilter(), before="garbage!")
+
+
+@pytest.mark.parametrize("path", ["listed", "member", "exists"])
+async def test_search_plans_give_the_same_pages(
+    shop: Services, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Rare words are listed, common ones checked during the index walk: same answers."""
+    import services.orders as orders_module
+
+    names = ["Grace Hopper", "Grace Kelly", "Alan Turing", "Grace Hopper", "Ada Byron"]
+    numbers = []
+    for i, name in enumerate(names):
+        clock.advance(60)
+        numbers.append(await new_order(shop, name=name, email=f"p{i}@example.org"))
+    limits = {"listed": (10_000, 20_000), "member": (0, 20_000), "exists": (0, 0)}[path]
+    monkeypatch.setattr(orders_module, "SEARCH_LIST_LIMIT", limits[0])
+    monkeypatch.setattr(orders_module, "SEARCH_COMMON", limits[1])
+    newest_first = numbers[::-1]
+    grace = [n for n, name in zip(numbers, names, strict=True) if "Grace" in name][::-1]
+    page = await shop.orders.page(OrderFilter(search="grace"), limit=2)
+    assert [r.number for r in page.rows] == grace[:2]
+    rest = await shop.orders.page(OrderFilter(search="grace"), after=page.next_cursor, limit=2)
+    assert [r.number for r in rest.rows] == grace[2:]
+    assert [r.number for r in (await shop.orders.page(OrderFilter(search="grace hop"))).rows] == [
+        numbers[3],
+        numbers[0],
+    ]
+    assert (await shop.orders.page(OrderFilter(search="grace turing"))).rows == []
+    assert (await shop.orders.page(OrderFilter(search="zzz"))).rows == []
+    everyone = await shop.orders.page(OrderFilter(search="example.org"))
+    assert [r.number for r in everyone.rows] == newest_first
+
+
+async def test_status_filter_walks_the_sort_index_for_common_statuses(
+    shop: Services, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.orders as orders_module
+
+    numbers = []
+    for i in range(4):
+        clock.advance(60)
+        numbers.append(await new_order(shop, lines=(("PL-10002", i + 1),)))
+    await shop.orders.set_status(numbers[1], Status.PROCESSING)
+    expected = [numbers[3], numbers[2], numbers[0]]  # new ones, biggest total first
+    for common in (0, 10_000):
+        monkeypatch.setattr(orders_module, "STATUS_COMMON", common)
+        for sort in ("total", "number"):
+            page = await shop.orders.page(OrderFilter(status=Status.NEW, sort=sort), limit=2)
+            rest = await shop.orders.page(
+                OrderFilter(status=Status.NEW, sort=sort), after=page.next_cursor, limit=2
+            )
+            assert [r.number for r in page.rows + rest.rows] == expected, (common, sort)
+
+
+async def test_last_change_moves_with_any_change(shop: Services, clock: FixedClock) -> None:
+    empty = await shop.orders.last_change()
+    assert empty == (None, 0)
+    number = await new_order(shop)
+    created = await shop.orders.last_change()
+    assert created != empty
+    clock.advance(1)
+    await shop.orders.add_memo(number, "x")
+    memo = await shop.orders.last_change()
+    assert memo != created and memo[0] == clock.now
+    assert await shop.orders.last_change() == memo  # nothing changed: same token
