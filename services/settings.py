@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     shop: ShopSettings = Field(default_factory=ShopSettings)
     statuses: StatusSettings = Field(default_factory=StatusSettings)
     roles: dict[str, Literal["packer", "staff", "manager"]] = Field(default_factory=dict)
+    # Console key remapping: binding id -> key(s), e.g. [keys] "queue.search" = "ctrl+f".
+    keys: dict[str, str] = Field(default_factory=dict)
 
     smtp_host: str = "localhost"
     smtp_port: int = 25
