@@ -1,0 +1,159 @@
+"""The Textual app: screens, keys (remappable by binding id), themes, command palette.
+
+It is handed a ready `Services` by the composition root (`console.launch`) and gives it
+to each screen; the screens call service methods and render the views they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+
+from console.commands import OrderCommands, ScreenCommands
+from screens.confirm import ConfirmDialog
+from screens.help import HelpScreen, KeyHelp
+from screens.memo_dialog import MemoDialog
+from screens.order import OrderScreen
+from screens.ports import ConsoleServices
+from screens.queue import QueueScreen
+from screens.status_dialog import StatusDialog
+from screens.widgets.lazy_table import LazyTable
+from styles import tcss
+
+DARK = "textual-dark"
+LIGHT = "textual-light"
+
+# Every class whose bindings carry ids a `[keys]` table may remap.
+KEYED: tuple[type[DOMNode], ...] = (
+    QueueScreen,
+    OrderScreen,
+    StatusDialog,
+    MemoDialog,
+    ConfirmDialog,
+    HelpScreen,
+    LazyTable,
+)
+
+
+def binding_ids(classes: Iterable[type[DOMNode]]) -> set[str]:
+    ids: set[str] = set()
+    for cls in classes:
+        for item in cls.BINDINGS:
+            if isinstance(item, Binding) and item.id:
+                ids.add(item.id)
+    return ids
+
+
+class PacklineApp(App[None]):
+    TITLE = "Packline"
+    CSS_PATH = tcss("app")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding(
+            "ctrl+p", "command_palette", "Palette", show=False, priority=True, id="app.palette"
+        ),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.theme"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit"),
+    ]
+    COMMANDS = App.COMMANDS | {OrderCommands, ScreenCommands}
+
+    def __init__(
+        self,
+        services: ConsoleServices,
+        *,
+        order: str | None = None,
+        pack: str | None = None,
+        keymap: Mapping[str, str] | None = None,
+        theme: str = DARK,
+        owns_services: bool = False,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.open_ref = pack or order
+        self.pack = pack is not None
+        self.owns_services = owns_services
+        self.theme = theme
+        self.user_keymap = dict(keymap or {})
+        known = binding_ids((type(self), *KEYED))
+        self.unknown_keys = sorted(set(self.user_keymap) - known)
+        self.known_keymap = {k: v for k, v in self.user_keymap.items() if k in known}
+
+    def on_mount(self) -> None:
+        if self.known_keymap:
+            self.set_keymap(self.known_keymap)
+        self.push_screen(QueueScreen(self.services))
+        if self.open_ref is not None:
+            self.push_screen(OrderScreen(self.services, self.open_ref))
+            if self.pack:
+                self.notify("The pack screen is not built yet; here is the order.", markup=False)
+        if self.unknown_keys:
+            self.notify(
+                "Unknown binding ids in [keys]: " + ", ".join(self.unknown_keys) + " (see ?)",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+
+    async def on_unmount(self) -> None:
+        if self.owns_services:
+            close = getattr(self.services, "close", None)
+            if close is not None:
+                await close()
+
+    def open_order(self, number: int) -> None:
+        """Open an order from anywhere (the command palette)."""
+        if isinstance(self.screen, OrderScreen) and self.screen.ref == number:
+            return
+        self.push_screen(OrderScreen(self.services, number))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.current_theme.dark else DARK
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.key_help(), self.screen_title()))
+
+    def screen_title(self) -> str:
+        name = type(self.screen).__name__
+        return {
+            "QueueScreen": "order queue",
+            "OrderScreen": "order",
+            "StatusDialog": "set status",
+            "MemoDialog": "memo",
+        }.get(name, name)
+
+    def key_help(self) -> list[KeyHelp]:
+        """Every active key of the current screen, grouped by where it is defined."""
+        places: dict[str, list[KeyHelp]] = {}
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if binding.system or not binding.description:
+                continue
+            where = _where(active.node)
+            places.setdefault(where, []).append(
+                KeyHelp(
+                    where,
+                    self.get_key_display(binding) or key,
+                    binding.description,
+                    binding.id or "",
+                )
+            )
+        order = ["This list", "This screen", "Everywhere"]
+        return [item for place in sorted(places, key=_rank(order)) for item in places[place]]
+
+
+def _where(node: Any) -> str:
+    if isinstance(node, App):
+        return "Everywhere"
+    if isinstance(node, LazyTable):
+        return "This list"
+    return "This screen"
+
+
+def _rank(order: list[str]) -> Any:
+    return lambda place: order.index(place) if place in order else len(order)

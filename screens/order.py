@@ -1,0 +1,200 @@
+"""One order in full: header, alerts, customer and addresses, lines, money, shipments,
+purchase orders and the timeline; `s` changes its status, `m` adds a memo.
+
+Everything on it comes from one `OrderService.show()` call, re-run when the order (or
+any order: the change token is global and cheap) changes.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from screens import order_sections as sections
+from screens.base import FailureReports
+from screens.memo_dialog import MemoDialog
+from screens.ports import ConsoleServices
+from screens.status_dialog import StatusDialog, StatusOutcome, Target
+from services.errors import Conflict
+from services.views import OrderDetail
+from styles import tcss
+
+POLL_SECONDS = 1.0
+
+# Keys the design reserves on this screen for actions later issues build.
+LATER: dict[str, str] = {
+    "charge": "charging",
+    "refund": "refunds",
+    "pack": "the pack screen",
+    "vendor_pos": "vendor purchase orders",
+    "tracking": "entering tracking",
+    "edit": "editing an order",
+}
+
+
+class OrderScreen(FailureReports, Screen[None]):
+    CSS_PATH = tcss("order")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="order.back"),
+        Binding("s", "set_status", "Status", id="order.set_status"),
+        Binding("m", "memo", "Memo", id="order.memo"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="order.reload"),
+        Binding("c", "later('charge')", "Charge (later)", show=False, id="order.charge"),
+        Binding("r", "later('refund')", "Refund (later)", show=False, id="order.refund"),
+        Binding("p", "later('pack')", "Pick & pack (later)", show=False, id="order.pack"),
+        Binding(
+            "v", "later('vendor_pos')", "Vendor POs (later)", show=False, id="order.vendor_pos"
+        ),
+        Binding("t", "later('tracking')", "Tracking (later)", show=False, id="order.tracking"),
+        Binding("e", "later('edit')", "Edit (later)", show=False, id="order.edit"),
+    ]
+
+    def __init__(self, services: ConsoleServices, ref: str | int) -> None:
+        super().__init__()
+        self.services = services
+        self.workflow = services.workflow
+        self.ref = ref
+        self.detail: OrderDetail | None = None
+        self._token: object = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Loading order {self.ref}…", style="italic"), id="order-header")
+        with VerticalScroll(id="order-body"):
+            yield Static(id="order-alerts", markup=False)
+            with Horizontal(id="order-people"):
+                yield Static(id="customer", classes="section", markup=False)
+                yield Static(id="ship-to", classes="section", markup=False)
+                yield Static(id="bill-to", classes="section", markup=False)
+            yield Static(id="order-lines", classes="section", markup=False)
+            yield Static(id="order-payments", classes="section", markup=False)
+            yield Static(id="order-shipments", classes="section", markup=False)
+            yield Static(id="order-pos", classes="section", markup=False)
+            yield Static(id="order-timeline", classes="section", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "customer": "Customer",
+            "ship-to": "Ship to",
+            "bill-to": "Bill to",
+            "order-lines": "Lines",
+            "order-payments": "Payments",
+            "order-shipments": "Shipments",
+            "order-pos": "Purchase orders",
+            "order-timeline": "Timeline",
+        }
+        for widget_id, title in titles.items():
+            self.query_one(f"#{widget_id}").border_title = title
+        self.query_one("#order-body").display = False
+        self.query_one("#order-body").focus()
+        self.load()
+        self.set_interval(POLL_SECONDS, self._poll)
+
+    # -- data -----------------------------------------------------------------------------
+
+    @work(exit_on_error=False, group="load", exclusive=True, name="load the order")
+    async def load(self) -> None:
+        token = await self.services.orders.last_change()
+        detail = await self.services.orders.show(self.ref)
+        self._token = token
+        self.show_detail(detail)
+
+    def show_detail(self, detail: OrderDetail) -> None:
+        self.detail = detail
+        self.ref = detail.number
+        self.sub_title = f"#{detail.number}"
+        self.query_one("#order-header", Static).update(sections.header(detail, self.workflow))
+        alerts = sections.alerts(detail)
+        alert_widget = self.query_one("#order-alerts", Static)
+        alert_widget.display = alerts is not None
+        alert_widget.update(alerts or "")
+        self.query_one("#customer", Static).update(sections.customer_block(detail))
+        self.query_one("#ship-to", Static).update(
+            sections.address_block(detail.row.shipping_address)
+        )
+        self.query_one("#bill-to", Static).update(
+            sections.address_block(detail.billing_address, same_as=detail.row.shipping_address)
+        )
+        lines = self.query_one("#order-lines", Static)
+        lines.update(sections.lines_table(detail))
+        lines.border_subtitle = sections.totals(detail).plain
+        self.query_one("#order-payments", Static).update(sections.payments_table(detail))
+        self.query_one("#order-shipments", Static).update(sections.shipments_table(detail))
+        pos = self.query_one("#order-pos", Static)
+        pos.display = bool(detail.purchase_orders)
+        pos.update(sections.purchase_orders_table(detail))
+        self.query_one("#order-timeline", Static).update(sections.timeline(detail, self.workflow))
+        self.query_one("#order-body").display = True
+        self.refresh_bindings()
+
+    def _poll(self) -> None:
+        if self.is_current and self.detail is not None:
+            self.check_for_changes()
+
+    @work(exit_on_error=False, group="poll", exclusive=True, name="check for changes")
+    async def check_for_changes(self) -> None:
+        try:
+            token = await self.services.orders.last_change()
+        except Exception:
+            return  # the next poll tries again; ctrl+r reports why
+        if token != self._token:
+            self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def reload_after_conflict(self, conflict: Conflict) -> None:
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        if self.detail is not None:
+            self.check_for_changes()
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("set_status", "memo"):
+            return self.detail is not None
+        return True
+
+    def action_set_status(self) -> None:
+        if self.detail is None:
+            return
+        target = Target(self.detail.number, self.detail.version, self.detail.status)
+        self.app.push_screen(StatusDialog(self.services, [target]), self._status_done)
+
+    def _status_done(self, outcome: StatusOutcome | None) -> None:
+        if outcome is None or not outcome.changed:
+            return
+        detail = outcome.changed[-1]
+        self.show_detail(detail)
+        label = self.workflow.labels[detail.status]
+        mailed = " · customer e-mail queued" if outcome.notify else ""
+        self.notify(f"#{detail.number} is now {label}{mailed}", markup=False)
+
+    def action_memo(self) -> None:
+        if self.detail is not None:
+            self.app.push_screen(
+                MemoDialog(self.services, self.detail.number, self.detail.version), self._memo_done
+            )
+
+    def _memo_done(self, detail: OrderDetail | None) -> None:
+        if detail is not None:
+            self.show_detail(detail)
+            self.notify(f"memo added to #{detail.number}", markup=False)
+
+    def action_later(self, what: str) -> None:
+        self.notify(f"{LATER.get(what, what).capitalize()} is not built yet", markup=False)

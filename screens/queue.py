@@ -1,0 +1,398 @@
+"""The order queue: status tabs with live counts, search, sort, selection, bulk status.
+
+Rows come a page at a time from `OrderService.page` into a `LazyTable`, so the queue opens
+and scrolls the same at a million orders as at a hundred. Once a second it asks the
+cheap `last_change()` token whether anything changed (another operator, the CLI) and, only
+then, reloads the counts and the rows on screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static, Tab, Tabs
+
+from screens.base import FailureReports
+from screens.confirm import ConfirmDialog
+from screens.format import (
+    date_long,
+    date_short,
+    money_text,
+    payment_text,
+    risk_text,
+    safe_line,
+    status_text,
+)
+from screens.memo_dialog import MemoDialog
+from screens.order import OrderScreen
+from screens.ports import ConsoleServices, OrderQueries
+from screens.status_dialog import StatusDialog, StatusOutcome, Target
+from screens.widgets.keyset_window import Chunk
+from screens.widgets.lazy_table import Column, LazyTable
+from services.order_query import SORTS, OrderFilter
+from services.statuses import Status
+from services.views import OrderDetail, OrderRow
+from services.workflow import Workflow
+from styles import tcss
+
+POLL_SECONDS = 1.0
+SEARCH_DELAY = 0.25
+WIDE = 110
+ALL = "tab-all"
+
+
+class QueueSource:
+    """The queue's filter as a `RowSource` for the lazy table."""
+
+    def __init__(self, orders: OrderQueries, flt: OrderFilter) -> None:
+        self.orders = orders
+        self.flt = flt
+
+    async def after(self, cursor: str | None, limit: int) -> Chunk[OrderRow]:
+        page = await self.orders.page(self.flt, after=cursor, limit=limit)
+        return Chunk(
+            page.rows,
+            page.cursors,
+            more_before=page.prev_cursor is not None,
+            more_after=page.next_cursor is not None,
+        )
+
+    async def before(self, cursor: str, limit: int) -> Chunk[OrderRow]:
+        page = await self.orders.page(self.flt, before=cursor, limit=limit)
+        return Chunk(
+            page.rows, page.cursors, more_before=page.prev_cursor is not None, more_after=True
+        )
+
+    async def last(self, limit: int) -> Chunk[OrderRow]:
+        # The end of the list is the start of the same list in the opposite order.
+        flipped = replace(self.flt, descending=not self.flt.descending)
+        page = await self.orders.page(flipped, limit=limit)
+        return Chunk(
+            page.rows[::-1],
+            page.cursors[::-1],
+            more_before=page.next_cursor is not None,
+            more_after=False,
+        )
+
+
+def queue_columns(workflow: Workflow, *, wide: bool) -> list[Column[OrderRow]]:
+    def date(row: OrderRow) -> Text:
+        return Text(date_long(row.placed_at) if wide else date_short(row.placed_at))
+
+    def money(row: OrderRow) -> Text:
+        return money_text(row.total, row.currency)
+
+    def status(row: OrderRow) -> Text:
+        text = status_text(workflow, row.status)
+        if wide and row.hold_reason is not None:
+            text.append(f" ({row.hold_reason.value.replace('_', ' ')})", style="dim")
+        return text
+
+    return [
+        Column("#", lambda r: Text(str(r.number)), 7, justify="right"),
+        Column("Date", date, 10 if wide else 6),
+        Column("Customer", lambda r: safe_line(r.customer.name), 10, flex=3, max_width=32),
+        Column("Qty", lambda r: Text(str(r.items)), 3, justify="right"),
+        Column("Total", money, 10 if wide else 9, justify="right"),
+        Column("Payment", lambda r: payment_text(r.payment_status), 8, flex=1, max_width=11),
+        Column("Status", status, 11, flex=1, max_width=36),
+        Column("Memo", lambda r: safe_line(r.last_memo), 5, flex=3),
+        Column("Risk", lambda r: risk_text(r.risk_score), 4),
+    ]
+
+
+def _tab_binding(digit: int) -> Binding:
+    return Binding(
+        str(digit),
+        f"tab({digit})",
+        "Status tab",
+        show=digit == 1,
+        key_display="1…9" if digit == 1 else None,
+        id=f"queue.tab_{digit}",
+    )
+
+
+class QueueScreen(FailureReports, Screen[None]):
+    CSS_PATH = tcss("queue")
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 - Textual reads it from the class
+        (0, "-narrow"),
+        (WIDE, "-wide"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search", id="queue.search"),
+        Binding("space", "select", "Select", id="queue.select"),
+        Binding("s", "set_status", "Status", id="queue.set_status"),
+        Binding("m", "memo", "Memo", show=False, id="queue.memo"),
+        Binding("o", "sort", "Sort", id="queue.sort"),
+        Binding("O", "reverse", "Reverse sort", show=False, id="queue.reverse"),
+        Binding("0", "tab(0)", "All orders", show=False, id="queue.tab_all"),
+        *[_tab_binding(d) for d in range(1, 10)],
+        Binding("left", "tab_step(-1)", "Previous tab", show=False, id="queue.tab_prev"),
+        Binding("right", "tab_step(1)", "Next tab", show=False, id="queue.tab_next"),
+        Binding("escape", "clear", "Clear", show=False, id="queue.clear"),
+        Binding("ctrl+r", "reload", "Reload", show=False, id="queue.reload"),
+        Binding("q", "app.quit", "Quit", id="queue.quit"),
+    ]
+
+    def __init__(self, services: ConsoleServices) -> None:
+        super().__init__()
+        self.services = services
+        self.workflow = services.workflow
+        self.statuses = list(self.workflow.statuses)
+        self.flt = OrderFilter()
+        self.counts: dict[Status, int] = {}
+        self._token: object = None
+        self._poll_failed = False
+        self._search_timer: Timer | None = None
+        self._wide = False
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        tabs = [Tab(self._tab_label(None), id=ALL)]
+        tabs += [Tab(self._tab_label(s), id=f"tab-{s.value}") for s in self.statuses]
+        yield Tabs(*tabs, id="status-tabs")
+        yield Input(
+            placeholder="search: order number, name, e-mail, SKU, tracking",
+            id="search",
+            compact=True,
+        )
+        yield LazyTable(
+            queue_columns(self.workflow, wide=False),
+            key=lambda row: row.number,
+            empty_message="no orders here",
+            id="orders",
+        )
+        yield Static(id="queue-status", markup=False)
+        yield Footer()
+
+    @property
+    def table(self) -> LazyTable[OrderRow]:
+        return self.query_one("#orders", LazyTable)
+
+    def on_mount(self) -> None:
+        self.query_one(Tabs).can_focus = False
+        self.table.focus()
+        self._show_filter()
+        self.load_counts()
+        self.set_interval(POLL_SECONDS, self._poll)
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE
+        if wide != self._wide:
+            self._wide = wide
+            self.table.columns = queue_columns(self.workflow, wide=wide)
+
+    def on_screen_resume(self) -> None:
+        # Back from an order or a dialog: show what changed there at once.
+        self._poll()
+
+    def _tab_label(self, status: Status | None) -> Content:
+        if status is None:
+            total = sum(self.counts.get(s, 0) for s in self.statuses)
+            return Content.assemble(("0 ", "dim"), "All ", (f"{total:,}", "bold"))
+        digit = self.statuses.index(status) + 1
+        label = self.workflow.labels.get(status, status.value)
+        key = (f"{digit} ", "dim") if digit <= 9 else ""
+        count = self.counts.get(status)
+        return Content.assemble(
+            key, label, " ", (f"{count:,}" if count is not None else "…", "bold")
+        )
+
+    def _show_filter(self) -> None:
+        """Point the table at the current filter and say what is shown."""
+        self.table.set_source(QueueSource(self.services.orders, self.flt))
+        self._update_status_line()
+
+    def _update_status_line(self) -> None:
+        flt = self.flt
+        if flt.status is None:
+            shown = sum(self.counts.get(s, 0) for s in self.statuses)
+        else:
+            shown = self.counts.get(flt.status, 0)
+        arrow = "↓" if flt.descending else "↑"
+        parts = []
+        if flt.search:
+            parts.append(Text.assemble("search ", safe_line(flt.search, "bold", 30)))
+        else:
+            parts.append(Text(f"{shown:,} orders" if self.counts else "counting…"))
+        parts.append(Text(f"sort {flt.sort} {arrow}"))
+        selected = len(self.table.selected)
+        if selected:
+            parts.append(Text(f"{selected} selected", style="bold"))
+        self.query_one("#queue-status", Static).update(Text(" · ").join(parts))
+
+    # -- data -----------------------------------------------------------------------------
+
+    @work(exit_on_error=False, group="counts", exclusive=True, name="load the counts")
+    async def load_counts(self) -> None:
+        self.counts = await self.services.orders.counts()
+        tabs = self.query_one(Tabs)
+        tabs.query_one(f"#{ALL}", Tab).label = self._tab_label(None)
+        for status in self.statuses:
+            tabs.query_one(f"#tab-{status.value}", Tab).label = self._tab_label(status)
+        self._update_status_line()
+
+    def _poll(self) -> None:
+        if self.is_current:
+            self.check_for_changes()
+
+    @work(exit_on_error=False, group="poll", exclusive=True, name="check for changes")
+    async def check_for_changes(self) -> None:
+        try:
+            token = await self.services.orders.last_change()
+        except Exception as exc:
+            # Polling repeats every second: say it once, not every second.
+            if not self._poll_failed:
+                self._poll_failed = True
+                self.report_failure(exc, "load the queue")
+            return
+        self._poll_failed = False
+        if self._token is None:
+            self._token = token
+        elif token != self._token:
+            self._token = token
+            self.load_counts()
+            self.table.reload()
+
+    def action_reload(self) -> None:
+        self.load_counts()
+        self.table.reload()
+
+    # -- tabs, search, sort ---------------------------------------------------------------
+
+    def action_tab(self, digit: int) -> None:
+        if digit == 0:
+            self.query_one(Tabs).active = ALL
+        elif digit <= len(self.statuses):
+            self.query_one(Tabs).active = f"tab-{self.statuses[digit - 1].value}"
+
+    def action_tab_step(self, step: int) -> None:
+        tabs = self.query_one(Tabs)
+        tabs.action_next_tab() if step > 0 else tabs.action_previous_tab()
+
+    @on(Tabs.TabActivated)
+    def _tab_changed(self, event: Tabs.TabActivated) -> None:
+        tab_id = event.tab.id or ALL
+        status = None if tab_id == ALL else Status(tab_id.removeprefix("tab-"))
+        if status != self.flt.status:
+            self.flt = replace(self.flt, status=status)
+            self._show_filter()
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.add_class("-active")
+        search.focus()
+
+    @on(Input.Changed, "#search")
+    def _search_typed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DELAY, self._apply_search)
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self._apply_search()
+        self.table.focus()
+
+    def _apply_search(self) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        query = self.query_one("#search", Input).value.strip()
+        if query != self.flt.search:
+            self.flt = replace(self.flt, search=query)
+            self._show_filter()
+
+    def action_sort(self) -> None:
+        following = SORTS[(SORTS.index(self.flt.sort) + 1) % len(SORTS)]
+        self.flt = replace(self.flt, sort=following)
+        self._show_filter()
+
+    def action_reverse(self) -> None:
+        self.flt = replace(self.flt, descending=not self.flt.descending)
+        self._show_filter()
+
+    def action_clear(self) -> None:
+        """Escape: leave the search box, then drop the selection, then drop the search."""
+        search = self.query_one("#search", Input)
+        if search.has_focus:
+            if not search.value:
+                search.remove_class("-active")
+            self.table.focus()
+        elif self.table.selected:
+            self.table.clear_selection()
+            self._update_status_line()
+        elif self.flt.search or search.value:
+            search.value = ""
+            search.remove_class("-active")
+            self._apply_search()
+
+    # -- rows -----------------------------------------------------------------------------
+
+    def action_select(self) -> None:
+        if self.table.toggle_selected() is not None:
+            self.table.action_cursor_down()
+        self._update_status_line()
+
+    @on(LazyTable.Activated, "#orders")
+    def _open(self, event: LazyTable.Activated) -> None:
+        row: OrderRow = event.row
+        self.app.push_screen(OrderScreen(self.services, row.number))
+
+    @on(LazyTable.Loaded, "#orders")
+    def _loaded(self) -> None:
+        self._update_status_line()
+
+    def action_set_status(self) -> None:
+        rows: list[OrderRow] = list(self.table.selected.values())
+        if not rows and self.table.current is not None:
+            rows = [self.table.current]
+        if not rows:
+            return
+        targets = [Target(r.number, r.version, r.status) for r in rows]
+        self.app.push_screen(StatusDialog(self.services, targets), self._status_done)
+
+    def _status_done(self, outcome: StatusOutcome | None) -> None:
+        if outcome is None:
+            return
+        if len(outcome.changed) + len(outcome.refused) > 1:
+            self.table.clear_selection()
+        self.load_counts()
+        self.table.reload()
+        label = self.workflow.labels[outcome.to]
+        if outcome.changed:
+            changed = ", ".join(f"#{d.number}" for d in outcome.changed[:5])
+            more = f" and {len(outcome.changed) - 5} more" if len(outcome.changed) > 5 else ""
+            mailed = " · customer e-mails queued" if outcome.notify else ""
+            self.notify(f"{changed}{more} now {label}{mailed}", markup=False)
+        if outcome.refused:
+            count = len(outcome.refused)
+            report = "\n".join(f"#{number}: {why}" for number, why in outcome.refused)
+            title = f"{count} order{'s' if count != 1 else ''} not changed"
+            self.app.push_screen(ConfirmDialog(title, report, yes="OK", no=None))
+
+    def action_memo(self) -> None:
+        row = self.table.current
+        if row is not None:
+            self.app.push_screen(
+                MemoDialog(self.services, row.number, row.version), self._memo_done
+            )
+
+    def _memo_done(self, detail: OrderDetail | None) -> None:
+        if detail is not None:
+            self.table.reload()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "tab" and parameters:
+            digit = parameters[0]
+            return isinstance(digit, int) and digit <= len(self.statuses)
+        return True
