@@ -419,8 +419,10 @@ def orders_set_status(
     except ValueError as exc:
         fail(str(exc), as_json=as_json)
 
+    hints: list[str] = []
+
     async def body(s: Services) -> OrderDetail:
-        return await s.orders.set_status(
+        detail = await s.orders.set_status(
             ref,
             to,
             comment=comment,
@@ -430,6 +432,9 @@ def orders_set_status(
             note=note,
             expected_version=if_version,
         )
+        if detail.status is Status.CANCELED:  # offer the refund in the same step
+            hints.append((await s.payments.summary(detail.number)).next_step)
+        return detail
 
     detail = run(ctx, body, as_json=as_json)
     if as_json:
@@ -439,6 +444,8 @@ def orders_set_status(
             f"#{detail.number} is now {detail.status.value}"
             + (" (customer e-mail queued)" if notify else "")
         )
+        for hint in filter(None, hints):
+            click.echo(visible(hint))
 
 
 @orders_group.command("memo")
@@ -500,6 +507,14 @@ def states_cmd(ctx: Context, mermaid: bool, as_json: bool) -> None:
 
 _GROUPS: list[str] = [
     "console.cli_notify:notify_group",
+    "console.cli_ship:ship_cmd",
+    "console.cli_ship:shipments_group",
+    "console.cli_ship:print_group",
+    "console.cli_pack:scan_cmd",
+    "console.cli_pack:pick_list_cmd",
+    "console.cli_pack:packages_cmd",
+    "console.cli_pay:pay_group",
+    "console.cli_pay:review_cmd",
 ]
 
 

@@ -5,9 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.db import Database
+from services.documents import DocumentService
+from services.gateways import build_gateway
+from services.inventory import InventoryService
 from services.notifications import NotificationService
 from services.orders import OrderService
+from services.packing import PackService
+from services.payments import PaymentService
+from services.picking import PickService
+from services.printing import PrintService
+from services.review import ReviewService
+from services.roles import Roles
 from services.settings import Settings
+from services.shipping import ShippingService
 from services.uow import Clock, utcnow
 from services.workflow import Workflow
 
@@ -19,6 +29,15 @@ class Services:
     workflow: Workflow
     orders: OrderService
     notifications: NotificationService
+    packing: PackService
+    picking: PickService
+    shipping: ShippingService
+    documents: DocumentService
+    printing: PrintService
+    roles: Roles
+    review: ReviewService
+    payments: PaymentService
+    inventory: InventoryService
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
@@ -27,13 +46,64 @@ class Services:
         orders = OrderService(
             db, workflow, operator=settings.operator, clock=clock, webhooks=tuple(settings.webhooks)
         )
-        notifications = NotificationService(db, settings, orders, workflow, clock=clock)
+        notifications = NotificationService(db, settings, workflow, clock=clock)
+        packing = PackService(db, orders, settings, operator=settings.operator, clock=clock)
+        picking = PickService(
+            db, operator=settings.operator, shop_name=settings.shop.name, clock=clock
+        )
+        # Review before payments: both hook into an order's arrival, in this order, and a
+        # high-risk hold (the manager's call) takes precedence over a payment hold.
+        roles = Roles.from_config(settings.roles)
+        review = ReviewService(
+            db,
+            orders,
+            rules=settings.risk.rules(),
+            roles=roles,
+            operator=settings.operator,
+            clock=clock,
+            usual_sample=settings.risk.usual_sample,
+            usual_min_orders=settings.risk.usual_min_orders,
+        )
+        payments = PaymentService(
+            db,
+            orders,
+            gateway=build_gateway(
+                settings.payment_gateway,
+                url=settings.payment_url,
+                key=settings.payment_key,
+                timeout=settings.payment_timeout,
+            ),
+            roles=roles,
+            operator=settings.operator,
+            clock=clock,
+            review=review,
+            webhooks=tuple(settings.webhooks),
+        )
+        inventory = InventoryService(
+            db,
+            orders,
+            operator=settings.operator,
+            clock=clock,
+            webhooks=tuple(settings.stock_webhooks),
+        )
+        shipping = ShippingService(db, orders, settings, clock=clock)
+        shipping.on_shipped.append(inventory.consume)
+        shipping.on_unshipped.append(inventory.unconsume)
         return cls(
             settings=settings,
             db=db,
             workflow=workflow,
             orders=orders,
             notifications=notifications,
+            shipping=shipping,
+            documents=DocumentService(db, orders, settings, clock=clock),
+            printing=PrintService(settings),
+            packing=packing,
+            picking=picking,
+            roles=roles,
+            review=review,
+            payments=payments,
+            inventory=inventory,
         )
 
     @classmethod

@@ -241,7 +241,10 @@ class Order(Base):
         back_populates="order", order_by="OrderLine.position"
     )
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    # Optimistic locking: every UPDATE says WHERE version = <as read>. The new value is set
+    # by UnitOfWork.touch, once per unit of work, so one change is one version however
+    # many times the session flushes in between.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}  # noqa: RUF012
 
 
 class OrderLine(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,9 +53,10 @@ from services.views import (
     OrderRow,
     PaymentView,
     POView,
+    RefundLineView,
     ShipmentView,
 )
-from services.workflow import LineFacts, OrderFacts, Request, Workflow
+from services.workflow import Change, Effect, LineFacts, OrderFacts, Request, Workflow
 
 MAX_PAGE = 500
 FIRST_ORDER_NUMBER = 1001
@@ -66,6 +68,23 @@ SEARCH_LIST_LIMIT = 2_000
 SEARCH_COMMON = 50_000
 # A status with more orders than this is filtered while walking a total/number sort index.
 STATUS_COMMON = 10_000
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What an effect handler asks for next: a further transition, written right after the
+    one that triggered it (entering processing without stock for every line -> backorder)."""
+
+    request: Request
+    memo: str = ""
+
+
+EffectHandler = Callable[[UnitOfWork, Order, Change], Awaitable[FollowUp | None]]
+# Runs inside `create`'s transaction once the new order is flushed (risk review, payment holds).
+ArrivalHook = Callable[[UnitOfWork, Order], Awaitable[None]]
+# Runs in apply_transition before anything changes; raises Refused to stop it (args: the
+# unit of work, the order as it is, the allowed change, the memo given with it).
+TransitionCheck = Callable[[UnitOfWork, Order, Change, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,22 @@ def facts_of(order: Order) -> OrderFacts:
             )
             for ln in order.lines
         ),
+    )
+
+
+def refund_lines(raw: list[dict[str, Any]] | None) -> tuple[RefundLineView, ...]:
+    """The refund-by-line detail stored on a payment row (payments.lines JSON)."""
+    return tuple(
+        RefundLineView(
+            sku=str(item.get("sku", "")),
+            line_id=int(item.get("line_id") or 0),
+            quantity=int(item.get("quantity") or 0),
+            amount=int(item.get("amount") or 0),
+            restock=bool(item.get("restock")),
+            warehouse=str(item.get("warehouse") or ""),
+        )
+        for item in raw or ()
+        if isinstance(item, dict)
     )
 
 
@@ -208,6 +243,14 @@ class OrderService:
         self.workflow = workflow
         self.operator = operator
         self.clock = clock
+        # What each workflow Effect does, registered by the capability that owns it
+        # (inventory reserves and releases stock, payments offers refunds ...). Handlers run
+        # inside the transition's unit of work, after the new status is set.
+        self.effects: dict[Effect, EffectHandler] = {}
+        # Registered the same way: checks on every status change (who may release a
+        # high-risk hold) and what happens to an order as it arrives, in order of registration.
+        self.transition_checks: list[TransitionCheck] = []
+        self.arrival_hooks: list[ArrivalHook] = []
         self.webhooks = webhooks
 
     def _uow(self, write: bool = False) -> UnitOfWork:
@@ -428,6 +471,9 @@ class OrderService:
                 reason=p.reason,
                 at=p.created_at,
                 actor=p.actor,
+                lines=refund_lines(p.lines),
+                gateway_ref=p.gateway_ref,
+                idempotency_key=p.idempotency_key,
             )
             for p in (
                 await s.execute(
@@ -661,6 +707,8 @@ class OrderService:
                 payload={"at": now.isoformat(), "channel": new.channel},
             )
             uow.audit("order.create", "order", number, channel=new.channel, lines=len(lines))
+            for hook in self.arrival_hooks:
+                await hook(uow, order)
             await uow.commit()
         return await self._reload(number)
 
@@ -711,10 +759,19 @@ class OrderService:
         Other services (shipping, payments, imports) call this inside their own unit of work.
         """
         change = self.workflow.transition(facts_of(order), request)
+        for check in self.transition_checks:
+            await check(uow, order, change, memo)
         order.status = change.to_status
         order.held_from = change.held_from
         order.hold_reason = change.reason
         order.hold_note = change.note
+        follow_ups: list[FollowUp] = []
+        for effect in change.effects:
+            handler = self.effects.get(effect)
+            if handler is not None:
+                then = await handler(uow, order, change)
+                if then is not None:
+                    follow_ups.append(then)
         if memo.strip():
             order.last_memo = memo.strip()
         uow.touch(order)
@@ -736,7 +793,7 @@ class OrderService:
             "comment": comment.strip(),
             **(payload or {}),
         }
-        if notify and change.notify_event:
+        if notify and change.notify_event and not follow_ups:  # the follow-up tells them
             outbox.email_to_customer(
                 uow, order, change.notify_event, payload=body, status_event=event
             )
@@ -759,6 +816,10 @@ class OrderService:
                 "effects": [e.value for e in change.effects],
             },
         )
+        for then in follow_ups:
+            await self.apply_transition(
+                uow, order, then.request, memo=then.memo, notify=notify, payload=payload
+            )
         return event
 
     async def add_memo(

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from services.risk import DEFAULT_RULES, RiskRules
 
 APP_NAME = "packline"
 
@@ -52,6 +54,51 @@ class StatusSettings(BaseModel):
 
     labels: dict[str, str] = Field(default_factory=dict)
     disabled: list[str] = Field(default_factory=list)
+
+
+class RiskSettings(BaseModel):
+    """The `[risk]` config table: points per rule and the hold threshold (see services/risk.py
+    for what each rule means), plus how the shop's usual order value is measured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    po_box_points: int = DEFAULT_RULES.po_box_points
+    military_points: int = DEFAULT_RULES.military_points
+    country_mismatch_points: int = DEFAULT_RULES.country_mismatch_points
+    high_value_factor: float = DEFAULT_RULES.high_value_factor
+    high_value_points: int = DEFAULT_RULES.high_value_points
+    velocity_window_hours: int = DEFAULT_RULES.velocity_window_hours
+    velocity_max_orders: int = DEFAULT_RULES.velocity_max_orders
+    velocity_points: int = DEFAULT_RULES.velocity_points
+    declined_points: int = DEFAULT_RULES.declined_points
+    note_points: int = DEFAULT_RULES.note_points
+    hold_threshold: int = DEFAULT_RULES.hold_threshold
+    carrier_delivers_po_box: bool = DEFAULT_RULES.carrier_delivers_po_box
+    # The usual order value is the median of this many most recent orders, once there are
+    # at least usual_min_orders of them (before that the high-value rule stays quiet).
+    usual_sample: int = Field(default=200, ge=1, le=100_000)
+    usual_min_orders: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> RiskSettings:
+        self.rules()  # RiskRules validates itself: a bad value fails at load, not mid-queue
+        return self
+
+    def rules(self) -> RiskRules:
+        return RiskRules(
+            po_box_points=self.po_box_points,
+            military_points=self.military_points,
+            country_mismatch_points=self.country_mismatch_points,
+            high_value_factor=self.high_value_factor,
+            high_value_points=self.high_value_points,
+            velocity_window_hours=self.velocity_window_hours,
+            velocity_max_orders=self.velocity_max_orders,
+            velocity_points=self.velocity_points,
+            declined_points=self.declined_points,
+            note_points=self.note_points,
+            hold_threshold=self.hold_threshold,
+            carrier_delivers_po_box=self.carrier_delivers_po_box,
+        )
 
 
 class ShopSettings(BaseModel):
@@ -91,6 +138,8 @@ class Settings(BaseSettings):
     # templates_dir/email/ replace the built-in ones of the same name.
     templates_dir: str = ""
     smtp_timeout: float = Field(default=30.0, gt=0)
+    # CA bundle for a mail server with a private certificate (TLS is always verified).
+    smtp_ca_file: str = ""
     webhook_timeout: float = Field(default=10.0, gt=0)
     notify_max_attempts: int = Field(default=8, ge=1, le=100)
     notify_backoff_seconds: float = Field(default=30.0, gt=0)  # first retry; doubles after
@@ -102,11 +151,42 @@ class Settings(BaseSettings):
     # Domain in Message-IDs (<key@domain>); default: the domain of smtp_from.
     message_id_domain: str = ""
 
+    # Packing (services/packing.py). A claim keeps a second packer off an order; every scan
+    # extends it, and one left by a crashed console expires after this long.
+    pack_claim_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+    # "validate": finish on a validate scan only; "auto": also on the scan that packs the last unit.
+    pack_finish: Literal["validate", "auto"] = "validate"
+    pack_notify_ready: bool = False  # e-mail the customer when packing finishes
+    # What the scanner sends for GS1's FNC1/GS when the keyboard wedge cannot type ASCII 29.
+    scan_gs_standin: str = Field(default="", max_length=4, pattern=r"^[^0-9A-Za-z]*$")
+    scan_aim_optional: bool = True  # accept GS1 data sent without its "]C1" prefix
+
     payment_gateway: Literal["none", "manual", "http"] = "none"
     payment_url: str = ""
     payment_key: str = Field(default="", repr=False)
+    # Seconds to wait for the card gateway; no answer in time is recorded as "unknown".
+    payment_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Order review (services/review.py): the `[risk]` table of the config file.
+    risk: RiskSettings = Field(default_factory=RiskSettings)
     edi_dir: str = ""
+    # Where documents go (services/printing.py): file:DIR, lp:QUEUE or tcp:HOST:PORT.
     printer: str = ""
+    printer_timeout: float = Field(default=10.0, gt=0)
+
+    # Shipping (services/shipping.py). Stock lines must be packed before they ship.
+    ship_requires_packing: bool = True
+    # Complete shipped orders this many days after their last shipment; 0 = off.
+    auto_complete_days: int = Field(default=0, ge=0, le=3650)
+    # A tracking service that reports carrier events (services/tracking_client.py); "" = off.
+    tracking_url: str = ""
+    tracking_key: str = Field(default="", repr=False)
+    tracking_timeout: float = Field(default=10.0, gt=0)
+
+    # Imports (services/imports.py): a line whose SKU is not in the catalogue is imported
+    # without a product and the order flagged ("flag"), or its whole order refused ("refuse").
+    import_unknown_sku: Literal["flag", "refuse"] = "flag"
+    # Inventory (services/inventory.py): sales channels told every stock change (stock.changed).
+    stock_webhooks: list[str] = Field(default_factory=list)
 
     # Set by `load_settings`; a class-level default keeps pydantic from reading it from env.
     config_file: Path | None = None

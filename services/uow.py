@@ -46,6 +46,7 @@ class UnitOfWork:
         self.actor = actor
         self.session: AsyncSession = (db.write_session if write else db.read_session)()
         self._committed = False
+        self._touched: set[int] = set()
 
     async def __aenter__(self) -> UnitOfWork:
         return self
@@ -126,9 +127,17 @@ class UnitOfWork:
         )
 
     def touch(self, order: Order) -> None:
-        """Mark the order changed by us now; bumps the version on flush."""
+        """Mark the order changed by us now: one new version per unit of work.
+
+        Every change to an order goes through here; the UPDATE still carries
+        WHERE version = <as read>, so a concurrent writer makes it fail (Conflict).
+        """
         order.updated_at = self.clock()
         order.updated_by = self.actor
+        if order.id is None or order.id not in self._touched:
+            if order.id is not None:
+                self._touched.add(order.id)
+            order.version = (order.version or 0) + 1
 
 
 def conflict_for(order: Order) -> Conflict:

@@ -29,8 +29,15 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     S.BACKORDER: frozenset({S.PROCESSING, S.HELD, S.CANCELED}),
     S.READY_TO_SHIP: frozenset({S.SHIPPED, S.PARTIALLY_SHIPPED, S.PROCESSING, S.HELD, S.CANCELED}),
-    S.PARTIALLY_SHIPPED: frozenset({S.SHIPPED, S.BACKORDER, S.HELD, S.RETURN_REQUESTED}),
-    S.SHIPPED: frozenset({S.COMPLETE, S.PARTIALLY_SHIPPED, S.RETURN_REQUESTED}),
+    # -> ready_to_ship / processing: only when a shipment entered by mistake is deleted and
+    # nothing is left shipped (see _back_before_shipping); shipped -> partially_shipped is
+    # the same undo while other shipments remain.
+    S.PARTIALLY_SHIPPED: frozenset(
+        {S.SHIPPED, S.BACKORDER, S.HELD, S.RETURN_REQUESTED, S.READY_TO_SHIP, S.PROCESSING}
+    ),
+    S.SHIPPED: frozenset(
+        {S.COMPLETE, S.PARTIALLY_SHIPPED, S.RETURN_REQUESTED, S.READY_TO_SHIP, S.PROCESSING}
+    ),
     S.COMPLETE: frozenset({S.RETURN_REQUESTED}),
     S.CANCELED: frozenset(),
     S.RETURN_REQUESTED: frozenset({S.RETURNED, S.COMPLETE, S.SHIPPED}),
@@ -184,6 +191,15 @@ def _release_to_origin(o: OrderFacts, r: Request) -> str | None:
     return None
 
 
+def _back_before_shipping(o: OrderFacts, r: Request) -> str | None:
+    """Shipped goods cannot be un-shipped by a status change: deleting the shipment (with a
+    reason, in services/shipping.py) puts the lines back, and only then may the order return
+    to the status it had before shipping."""
+    if r.to in (S.READY_TO_SHIP, S.PROCESSING) and o.any_shipped:
+        return "it still has shipments; delete the shipment entered by mistake instead"
+    return None
+
+
 # Guards on the status being entered, and on the status being left.
 TARGET_GUARDS: dict[Status, Guard] = {
     S.HELD: _needs_hold_reason,
@@ -194,7 +210,35 @@ TARGET_GUARDS: dict[Status, Guard] = {
     S.CANCELED: _nothing_shipped,
     S.RETURN_REQUESTED: lambda o, r: None if o.any_shipped else "nothing has shipped yet",
 }
-SOURCE_GUARDS: dict[Status, Guard] = {S.HELD: _release_to_origin}
+SOURCE_GUARDS: dict[Status, Guard] = {
+    S.HELD: _release_to_origin,
+    S.SHIPPED: _back_before_shipping,
+    S.PARTIALLY_SHIPPED: _back_before_shipping,
+}
+
+
+# Packing (services/packing.py) opens orders in these statuses only. Not new: it has not
+# been accepted yet and its stock is not reserved (RESERVE_STOCK runs on entering
+# processing). Not held: the hold (payment, risk, address) is exactly what packing must not
+# bypass. Not backorder: it waits for stock; it goes back to processing when stock is in.
+PACKABLE: frozenset[Status] = frozenset({S.PROCESSING})
+
+_NOT_PACKABLE: dict[Status, str] = {
+    S.NEW: "it is new: move it to processing first (that reserves its stock)",
+    S.HELD: "it is on hold: release the hold before packing",
+    S.BACKORDER: "it is waiting for stock (backorder): move it to processing when it is in",
+    S.READY_TO_SHIP: "it is already packed (ready_to_ship)",
+}
+
+
+def pack_refusal(o: OrderFacts) -> str | None:
+    """Why the order cannot be packed now (None = it can): its status, or nothing to pack."""
+    if o.status not in PACKABLE:
+        why = _NOT_PACKABLE.get(o.status, f"it is {o.status.value}: there is nothing to pack")
+        return f"order #{o.number} cannot be packed: {why}"
+    if not any(ln.fulfillment is Fulfillment.STOCK for ln in o.lines):
+        return f"order #{o.number} has nothing to pack: every line ships from a vendor"
+    return None
 
 
 class IllegalTransition(Refused):
@@ -322,6 +366,10 @@ class Workflow:
             "canceled": "nothing shipped yet",
             "return_requested": "something has shipped",
             "from held": "a hold is released to the status it was held from (or canceled)",
+            "from (partially_) shipped": (
+                "back to ready_to_ship or processing only once no shipment is left "
+                "(a shipment deleted as a mistake)"
+            ),
         }
         return list(doc.items())
 

@@ -257,7 +257,8 @@ async def test_seeded_orders_follow_the_status_machine(services: Services) -> No
         for h in steps:
             assert h.to_status in wf.targets(h.from_status) if h.from_status else True
         if d.status in (Status.SHIPPED, Status.COMPLETE):
-            assert all(ln.shipped == ln.quantity for ln in d.lines)
+            # packed counts what is packed and not yet shipped
+            assert all(ln.shipped == ln.quantity and ln.packed == 0 for ln in d.lines)
             assert d.row.shipments
         if d.status in (Status.NEW, Status.PROCESSING):
             assert all(ln.packed == 0 and ln.shipped == 0 for ln in d.lines)
@@ -266,6 +267,7 @@ async def test_seeded_orders_follow_the_status_machine(services: Services) -> No
             assert all(ln.packed == ln.quantity for ln in d.lines)
             assert d.row.payment_status is PaymentStatus.PAID or d.terms_accepted
             assert not d.row.shipments
+        assert all(ln.packed + ln.shipped <= ln.quantity for ln in d.lines)
         if d.status is Status.HELD:
             assert d.row.hold_reason is not None and d.held_from is not None
     # the seeded counter continues: a new order gets the next number

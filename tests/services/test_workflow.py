@@ -207,3 +207,57 @@ def test_mermaid_has_every_edge() -> None:
     for src, dsts in TRANSITIONS.items():
         for dst in dsts:
             assert f"    {src.value} --> {dst.value}" in text
+
+
+@pytest.mark.parametrize("src", [S.SHIPPED, S.PARTIALLY_SHIPPED])
+@pytest.mark.parametrize("dst", [S.READY_TO_SHIP, S.PROCESSING])
+def test_back_before_shipping_only_once_nothing_is_shipped(src: Status, dst: Status) -> None:
+    """Deleting a shipment entered by mistake (services/shipping.py) takes the order back to
+    where it shipped from; while goods are out, a status change cannot pretend otherwise."""
+    for out in ("some", "all"):
+        problem = WF.why_not(facts(src, packed=True, paid=True, shipped=out), Request(dst))
+        assert problem is not None and "delete the shipment" in problem, (src, dst, out)
+    assert WF.why_not(facts(src, packed=True, paid=True), Request(dst)) is None
+    # ready_to_ship keeps its own guard on the way back
+    if dst is S.READY_TO_SHIP:
+        assert "packed" in (WF.why_not(facts(src, paid=True), Request(dst)) or "")
+
+
+def test_shipped_back_to_partially_shipped_needs_something_still_out() -> None:
+    assert WF.why_not(facts(S.SHIPPED, shipped="some"), Request(S.PARTIALLY_SHIPPED)) is None
+    assert WF.why_not(facts(S.SHIPPED, shipped="none"), Request(S.PARTIALLY_SHIPPED)) is not None
+
+
+# -- packing: which orders the pack screen opens ------------------------------------------
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_only_processing_orders_are_packed(status: Status) -> None:
+    from services.workflow import PACKABLE, pack_refusal
+
+    problem = pack_refusal(facts(status))
+    assert (problem is None) == (status in PACKABLE) == (status is S.PROCESSING)
+    if problem is not None:
+        assert problem.startswith("order #1042 cannot be packed: ")
+
+
+def test_pack_refusals_say_what_to_do() -> None:
+    from services.workflow import pack_refusal
+
+    assert pack_refusal(facts(S.NEW)) == (
+        "order #1042 cannot be packed: it is new: move it to processing first "
+        "(that reserves its stock)"
+    )
+    assert "release the hold" in (pack_refusal(facts(S.HELD)) or "")
+    assert "already packed" in (pack_refusal(facts(S.READY_TO_SHIP)) or "")
+    assert pack_refusal(facts(S.SHIPPED)) == (
+        "order #1042 cannot be packed: it is shipped: there is nothing to pack"
+    )
+    only_drop_ship = OrderFacts(
+        number=1042,
+        status=S.PROCESSING,
+        lines=(LineFacts(sku="D", quantity=1, fulfillment=Fulfillment.DROP_SHIP),),
+    )
+    assert pack_refusal(only_drop_ship) == (
+        "order #1042 has nothing to pack: every line ships from a vendor"
+    )
