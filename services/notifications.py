@@ -56,7 +56,6 @@ from services.mailer import (
     redact,
 )
 from services.models import Notification, Order
-from services.orders import OrderService
 from services.settings import Settings
 from services.statuses import HoldReason, NotificationState, Status
 from services.templating import RenderedEmail, TemplateFailure, Templates, one_line
@@ -169,11 +168,15 @@ class _Claim:
 
 
 class NotificationService:
+    """Delivery and the outbox. The console runs `run_forever(stop)` as a background task
+    (`asyncio.create_task(services.notifications.run_forever(stop))`, then `stop.set()`
+    on quit) and may call `wake()` after a change that queued mail; `packline notify run`
+    is the same loop without a console. Any number of them may share one database."""
+
     def __init__(
         self,
         db: Database,
         settings: Settings,
-        orders: OrderService,
         workflow: Workflow,
         *,
         clock: Clock = utcnow,
@@ -181,7 +184,6 @@ class NotificationService:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.orders = orders
         self.workflow = workflow
         self.clock = clock
         self.operator = settings.operator
@@ -388,6 +390,7 @@ class NotificationService:
             user=s.smtp_user,
             password=s.smtp_password,
             timeout=s.smtp_timeout,
+            ca_file=s.smtp_ca_file,
         )
 
     async def _deliver_emails(

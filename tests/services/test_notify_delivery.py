@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -36,6 +37,7 @@ from tests.services.test_notify_support import (
     new_order,
     notify_settings,
     open_shop,
+    self_signed,
     ship,
     smtp_server,
 )
@@ -532,3 +534,41 @@ async def test_unreachable_webhook_host_retries_and_hides_credentials(
             assert "pa55-w0rd" not in entry.last_error + entry.to
     finally:
         await shop.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    made = self_signed(tmp_path_factory.mktemp("tls"))
+    if made is None:
+        pytest.skip("no openssl program to make a test certificate")
+    return made
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+async def test_tls_and_login(
+    sqlite_url: str, clock: FixedClock, certificate: tuple[Path, Path], mode: str
+) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    login = ("shop", "tls-Secret-42")
+    with smtp_server(login=login, tls=server_tls, implicit_tls=mode == "tls") as (port, inbox):
+        common = {"smtp_tls": mode, "smtp_user": login[0], "smtp_password": login[1]}
+        # The system's CAs do not know this certificate: refused, kept for a retry.
+        untrusted = await open_shop(notify_settings(sqlite_url, port, **common), clock)
+        try:
+            await untrusted.orders.set_status(
+                await new_order(untrusted), Status.PROCESSING, notify=True
+            )
+            report = await untrusted.notifications.run_once()
+            assert (report.sent, report.failed) == (0, 1)
+            assert "certificate" in report.errors[0].lower()
+        finally:
+            await untrusted.close()
+        trusted = notify_settings(sqlite_url, port, smtp_ca_file=str(cert), **common)
+        shop = await open_shop(trusted, clock, seed=False)
+        try:
+            assert (await shop.notifications.run_once(retry_all=True)).sent == 1
+            assert [m.rcpt for m in inbox.messages] == [["ada@example.org"]]
+        finally:
+            await shop.close()

@@ -8,13 +8,17 @@ import email
 import email.policy
 import functools
 import http.server
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -120,19 +124,50 @@ def _authenticator(user: str, password: str) -> Callable[..., AuthResult]:
 
 @contextmanager
 def smtp_server(
-    port: int | None = None, inbox: Inbox | None = None, *, login: tuple[str, str] | None = None
+    port: int | None = None,
+    inbox: Inbox | None = None,
+    *,
+    login: tuple[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
 ) -> Iterator[tuple[int, Inbox]]:
+    """An SMTP server; with `tls`, STARTTLS is required (or, `implicit_tls`, TLS from the
+    first byte), and a login is only accepted over TLS."""
     port = port or free_port()
     inbox = inbox or Inbox()
     kwargs: dict[str, Any] = {}
     if login is not None:
-        kwargs.update(authenticator=_authenticator(*login), auth_require_tls=False)
+        # aiosmtpd cannot tell an implicit-TLS session is encrypted; STARTTLS it can.
+        needs_tls = tls is not None and not implicit_tls
+        kwargs.update(authenticator=_authenticator(*login), auth_require_tls=needs_tls)
+    if tls is not None and implicit_tls:
+        kwargs["ssl_context"] = tls
+    elif tls is not None:
+        kwargs.update(tls_context=tls, require_starttls=True)
     controller = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=10, **kwargs)
     controller.start()
     try:
         yield port, inbox
     finally:
         controller.stop()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path] | None:
+    """A certificate for 127.0.0.1 made with the openssl program (None without one)."""
+    if shutil.which("openssl") is None:
+        return None
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
 
 
 @dataclass
