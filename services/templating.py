@@ -91,17 +91,6 @@ class Templates:
         env.filters["one_line"] = one_line
         return env
 
-    def has_event(self, event: str) -> bool:
-        import jinja2
-
-        try:
-            self.env.get_template(f"email/{event}.subject.txt")
-        except jinja2.TemplateNotFound:
-            return False
-        except jinja2.TemplateError:
-            return True  # it exists; rendering will say what is wrong with it
-        return True
-
     def render_email(self, event: str, context: Mapping[str, Any]) -> RenderedEmail:
         subject = self.render(f"email/{event}.subject.txt", context)
         text = self.render(f"email/{event}.txt", context)
