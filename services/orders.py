@@ -238,9 +238,11 @@ class OrderService:
         operator: str,
         clock: Clock = utcnow,
         webhooks: tuple[str, ...] = (),
+        staff_email: str = "",
     ) -> None:
         self.db = db
         self.workflow = workflow
+        self.staff_email = staff_email.strip()  # told of every new order, when the shop sets it
         self.operator = operator
         self.clock = clock
         # What each workflow Effect does, registered by the capability that owns it
@@ -699,6 +701,8 @@ class OrderService:
             )
             if notify:
                 outbox.email_to_customer(uow, order, "order_confirmation")
+            if self.staff_email:
+                outbox.email_to_staff(uow, order, "new_order_staff", self.staff_email)
             outbox.webhooks(
                 uow,
                 order,
@@ -791,6 +795,8 @@ class OrderService:
             "from": change.from_status.value,
             "to": change.to_status.value,
             "comment": comment.strip(),
+            # The held e-mail explains the reason as it was when the change was made.
+            "reason": change.reason.value if change.reason else None,
             **(payload or {}),
         }
         if notify and change.notify_event and not follow_ups:  # the follow-up tells them

@@ -413,3 +413,22 @@ async def test_last_change_moves_with_any_change(shop: Services, clock: FixedClo
     memo = await shop.orders.last_change()
     assert memo != created and memo[0] == clock.now
     assert await shop.orders.last_change() == memo  # nothing changed: same token
+
+
+async def test_new_order_tells_the_staff_address_when_the_shop_has_one(shop: Services) -> None:
+    shop.orders.staff_email = "orders@shop.example"
+    number = await new_order(shop)
+    detail = await shop.orders.show(number)
+    staff = [n for n in detail.notifications if n.event == "new_order_staff"]
+    assert [(n.channel, n.to, n.state) for n in staff] == [
+        ("email", "orders@shop.example", "queued")]
+
+
+async def test_hold_email_carries_the_reason_it_was_held_for(shop: Services) -> None:
+    number = await new_order(shop)
+    await shop.orders.set_status(number, Status.HELD, reason=HoldReason.AWAITING_CUSTOMER,
+                                 notify=True)
+    async with shop.db.read_session() as s:
+        rows = (await s.execute(select(Notification).where(
+            Notification.event == "held"))).scalars().all()
+    assert [r.payload["reason"] for r in rows] == ["awaiting_customer"]
