@@ -116,7 +116,7 @@ async def test_light_and_dark_themes(shop: Services) -> None:
         assert app.theme == DARK
 
 
-async def test_opens_on_one_order_and_pack_says_it_is_not_built(shop: Services) -> None:
+async def test_opens_on_one_order_and_pack_says_why_it_cannot(shop: Services) -> None:
     app = PacklineApp(shop, order="#1005")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -129,4 +129,4 @@ async def test_opens_on_one_order_and_pack_says_it_is_not_built(shop: Services) 
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, OrderScreen)
-        assert "pack screen is not built yet" in screen_text(app)
+        await wait_for(pilot, lambda: "cannot be packed" in screen_text(app))

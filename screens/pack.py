@@ -1,0 +1,431 @@
+"""The pack screen: one order at the bench, a scanner in hand, every scan saved as it happens.
+
+The scan field always has focus. Its `Scanned` messages go into one asyncio queue, and
+one long-lived worker sends them to the pack service strictly in order, each drawn from
+the `ScanResult` it returns (no second query), so the screen answers within a frame of
+the database's commit. The keys (and the command barcodes the service knows) go through
+the same queue, so an undo pressed during a burst undoes the scan before it, not one
+after. A refused scan rings the bell and flashes the message bar red: many terminals mute
+the bell. Closing the screen releases the claim (`leave`); the counts stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import ClassVar, Protocol, cast
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Static
+
+from screens.base import FailureReports
+from screens.confirm import ConfirmDialog
+from screens.ports import ConsoleServices
+from screens.untrusted import visible
+from screens.widgets.scan_field import ScanField
+from services.errors import Refused
+from services.pack_errors import NotPackable, PackClaimed
+from services.views import (
+    PackageView,
+    PackLineView,
+    PackProgress,
+    PackSessionView,
+    ScanOutcome,
+    ScanResult,
+)
+from styles import tcss
+
+FLASH_SECONDS = 1.0
+BAR_WIDTH = 12
+LATENCIES_KEPT = 5000
+
+
+class PackOperations(Protocol):
+    """services.packing.PackService as this screen calls it (screens may not import it)."""
+
+    async def start(self, ref: str | int) -> PackSessionView: ...
+
+    async def scan(self, ref: str | int, raw: str, *, session_id: int) -> ScanResult: ...
+
+    async def undo(self, ref: str | int, *, session_id: int) -> ScanResult: ...
+
+    async def next_package(self, ref: str | int, *, session_id: int) -> ScanResult: ...
+
+    async def validate(self, ref: str | int, *, session_id: int) -> ScanResult: ...
+
+    async def abort(self, ref: str | int, *, session_id: int) -> ScanResult: ...
+
+    async def split_backorder(
+        self, ref: str | int, *, session_id: int, notify: bool = False
+    ) -> ScanResult: ...
+
+    async def leave(self, ref: str | int, *, session_id: int) -> None: ...
+
+    async def packages(self, ref: str | int) -> tuple[PackageView, ...]: ...
+
+    async def set_package_weight(
+        self, ref: str | int, package_no: int, grams: int
+    ) -> PackageView: ...
+
+
+def pack_service(services: object) -> PackOperations:
+    return cast(PackOperations, services.packing)  # type: ignore[attr-defined]
+
+
+# One unit of work for the worker: how to call the service, and when Enter arrived.
+Job = tuple[Callable[[int], Awaitable[ScanResult]], float | None]
+
+
+def bar(line: PackLineView, width: int = BAR_WIDTH) -> Text:
+    if not line.packable:
+        return Text("drop-ship", style="dim italic")
+    total = max(line.ordered - line.shipped, 0)
+    filled = width if total == 0 else round(width * min(line.packed, total) / total)
+    style = "green" if line.done else "yellow"
+    return Text.assemble(("█" * filled, style), ("░" * (width - filled), "dim"))
+
+
+def lines_table(progress: PackProgress) -> Table:
+    table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
+    table.add_column("SKU", no_wrap=True)
+    table.add_column("Item", ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_column("Bin", no_wrap=True)
+    table.add_column("Packed", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for ln in progress.lines:
+        mark = "✓ " if ln.packable and ln.done else ""
+        style = "green" if ln.packable and ln.done else ("dim" if not ln.packable else "")
+        serial = " (serial)" if ln.serialized else ""
+        table.add_row(
+            Text(visible(ln.sku), style=style),
+            Text(visible(ln.name) + serial),
+            Text(visible(ln.bin)),
+            Text(f"{mark}{ln.packed}/{ln.ordered - ln.shipped}", style=style),
+            bar(ln),
+        )
+    return table
+
+
+def grams_of(text: str) -> int | None:
+    """`850`, `850g`, `1.2kg` -> grams; None when it is not a weight."""
+    raw = text.strip().lower().replace(" ", "")
+    scale = 1
+    if raw.endswith("kg"):
+        raw, scale = raw[:-2], 1000
+    elif raw.endswith("g"):
+        raw = raw[:-1]
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if value != value or value <= 0:  # NaN or not positive
+        return None
+    return round(value * scale)
+
+
+class WeightDialog(ModalScreen[int | None]):
+    """The weight of the current package, in grams (or `1.2kg`)."""
+
+    CSS_PATH = tcss("pack")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+    ]
+
+    def __init__(self, package_no: int, grams: int | None) -> None:
+        super().__init__()
+        self.package_no = package_no
+        self.grams = grams
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="weight-dialog"):
+            yield Static(
+                Text.assemble("Weight of package ", (str(self.package_no), "bold")),
+                markup=False,
+            )
+            yield Input(
+                value=str(self.grams) if self.grams else "",
+                placeholder="grams, or e.g. 1.2kg",
+                id="weight-input",
+            )
+            yield Static("", id="weight-error", markup=False)
+        yield Footer()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        grams = grams_of(event.value)
+        if grams is None:
+            self.query_one("#weight-error", Static).update(
+                f"{visible(event.value)[:30]!r} is not a weight: type grams, or e.g. 1.2kg"
+            )
+            return
+        self.dismiss(grams)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PackScreen(FailureReports, Screen[None]):
+    CSS_PATH = tcss("pack")
+    AUTO_FOCUS = "ScanField"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="pack.back"),
+        Binding("f2", "next_package", "Next package", id="pack.next_package"),
+        Binding("f3", "weight", "Weight", id="pack.weight"),
+        Binding("f4", "undo", "Undo", id="pack.undo"),
+        Binding("f5", "validate", "Validate", id="pack.validate"),
+        Binding("f8", "abort", "Abort", id="pack.abort"),
+    ]
+
+    def __init__(
+        self, services: ConsoleServices, ref: str | int, *, quiet_if_unpackable: bool = False
+    ) -> None:
+        super().__init__()
+        self.quiet_if_unpackable = quiet_if_unpackable  # a slip scanned on the queue
+        self.services = services
+        self.packing = pack_service(services)
+        self.ref = ref
+        self.session: PackSessionView | None = None
+        self.progress: PackProgress | None = None
+        self.weights: dict[int, int | None] = {}
+        self.last: ScanResult | None = None
+        self.jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self.ready = asyncio.Event()
+        self.ended = False  # the session is over (finished, aborted, never started)
+        self.closing = False  # leaving: scans still queued are not sent
+        self.scanned = 0  # results drawn (tests and the bench read it)
+        self.latencies: deque[float] = deque(maxlen=LATENCIES_KEPT)  # Enter -> frame, seconds
+        self._flash_timer: object = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Opening order {self.ref} for packing…"), id="pack-header")
+        with Vertical(id="pack-body"):
+            yield Static(id="pack-lines", markup=False)
+        with Horizontal(id="pack-status"):
+            yield Static("", id="pack-message", markup=False)
+        yield ScanField(id="scan")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#pack-lines").border_title = "Lines"
+        self.run_worker(
+            self._consume(), name="pack", group="pack", exit_on_error=False, exclusive=True
+        )
+        self.run_worker(self._start(), name="open the order for packing", exit_on_error=False)
+
+    def on_screen_resume(self) -> None:
+        self.query_one(ScanField).focus()
+
+    # -- the session ----------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        try:
+            session = await self.packing.start(self.ref)
+        except Refused as exc:  # claimed by another packer, or nothing to pack
+            self.ended = True
+            if isinstance(exc, NotPackable) and self.quiet_if_unpackable:
+                self.dismiss(None)  # the order detail underneath is what was asked for
+                return
+            title = "Claimed" if isinstance(exc, PackClaimed) else "Cannot pack"
+            self.app.bell()
+            self.app.notify(visible(str(exc)), title=title, severity="error", markup=False)
+            self.dismiss(None)
+            return
+        except Exception:
+            self.ended = True
+            raise
+        self.session = session
+        self.ref = session.order_number
+        self.weights = {p.number: p.weight_grams for p in session.packages}
+        self.sub_title = f"pack #{session.order_number}"
+        self.show_progress(session.progress)
+        what = "resumed" if session.resumed else "started"
+        extra = f" (taken over from {session.took_over_from})" if session.took_over_from else ""
+        self.say(f"{what} packing #{session.order_number}{extra}: scan the items", "ok")
+        self.ready.set()
+
+    async def _consume(self) -> None:
+        """The only caller of the service's scan methods: strictly one job at a time."""
+        await self.ready.wait()
+        while True:
+            call, at = await self.jobs.get()
+            session = self.session
+            if session is None or self.ended or self.closing:
+                continue
+            try:
+                result = await call(session.session_id)
+            except Exception as exc:  # a lost database: say so, keep the next scans coming
+                self.report_failure(exc, "save the scan")
+                continue
+            self.show_result(result, at)
+
+    def submit(self, call: Callable[[int], Awaitable[ScanResult]], at: float | None) -> None:
+        self.jobs.put_nowait((call, at))
+
+    def on_scan_field_scanned(self, event: ScanField.Scanned) -> None:
+        event.stop()
+        code, ref = event.code, self.ref
+        self.submit(lambda sid: self.packing.scan(ref, code, session_id=sid), event.at)
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def show_progress(self, progress: PackProgress) -> None:
+        self.progress = progress
+        grams = self.weights.get(progress.package_no)
+        weight = f" · {grams:,} g" if grams else ""
+        header = Text.assemble(
+            (f"Packing #{progress.order_number}", "bold"),
+            f" · {progress.status.value}",
+            f" · package {progress.package_no}{weight}",
+            " · ",
+            (
+                f"{progress.units_packed}/{progress.units_to_pack} units",
+                "green" if progress.fully_packed else "",
+            ),
+        )
+        if self.session is not None and self.session.customer:
+            header.append(f" · {visible(self.session.customer)}")
+        self.query_one("#pack-header", Static).update(header)
+        self.query_one("#pack-lines", Static).update(lines_table(progress))
+        field = self.query_one(ScanField)
+        if progress.pending_serial is not None:
+            field.prompt = "serial ›"
+        elif progress.pending_quantity is not None:
+            field.prompt = f"{progress.pending_quantity}× ›"
+        else:
+            field.prompt = "scan ›"
+
+    def say(self, message: str, kind: str) -> None:
+        bar_ = self.query_one("#pack-message", Static)
+        bar_.update(Text(visible(message)))
+        bar_.set_classes(kind)
+        if kind == "refused":
+            self.app.bell()
+            self.add_class("flash")
+            if self._flash_timer is not None:
+                self._flash_timer.stop()  # type: ignore[attr-defined]
+            self._flash_timer = self.set_timer(FLASH_SECONDS, self._unflash)
+
+    def _unflash(self) -> None:
+        self.remove_class("flash")
+        self._flash_timer = None
+
+    def show_result(self, result: ScanResult, at: float | None = None) -> None:
+        self.last = result
+        self.scanned += 1
+        self.show_progress(result.progress)
+        out = result.outcome
+        if out is ScanOutcome.REFUSED:
+            self.say(f"✗ {result.message}", "refused")
+        elif out is ScanOutcome.NEEDS_SERIAL:
+            self.say(f"{result.message} — scan the serial", "ask")
+        elif out is ScanOutcome.FINISHED:
+            self.ended = True
+            self.say(f"✓ {result.message} — escape to go back", "done")
+        elif out is ScanOutcome.ABORTED:
+            self.ended = True
+            self.app.notify(visible(result.message), markup=False)
+            self.dismiss(None)
+        elif out is ScanOutcome.OPEN_ORDER and result.open_order is not None:
+            self.say(result.message, "ok")
+            self.open_other(result.open_order)
+        elif out is ScanOutcome.OFFER_BACKORDER:
+            self.say(result.message, "ask")
+            self.offer_backorder(result)
+        else:
+            self.say(f"✓ {result.message}", "ok")
+        if at is not None:
+            self.call_after_refresh(self._measured, at)
+
+    def _measured(self, at: float) -> None:
+        self.latencies.append(time.perf_counter() - at)
+
+    # -- what a result asks for -----------------------------------------------------------
+
+    def open_other(self, number: int) -> None:
+        self.closing = True
+        opener = getattr(self.app, "open_order", None)
+        self.dismiss(None)
+        if callable(opener):
+            opener(number)
+
+    def offer_backorder(self, result: ScanResult) -> None:
+        rest = ", ".join(f"{visible(sku)} ×{qty}" for sku, qty in result.backorder)
+
+        def answer(split: bool | None) -> None:
+            if split:
+                ref = self.ref
+                self.submit(lambda sid: self.packing.split_backorder(ref, session_id=sid), None)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Split the rest to a backorder?",
+                f"Not packed: {rest}. Ship what is packed and move the rest to a new backorder?",
+                yes="Split",
+                no="Keep packing",
+            ),
+            answer,
+        )
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _command(self, name: str) -> None:
+        method = getattr(self.packing, name)
+        ref = self.ref
+        self.submit(lambda sid: method(ref, session_id=sid), None)
+
+    def action_next_package(self) -> None:
+        self._command("next_package")
+
+    def action_undo(self) -> None:
+        self._command("undo")
+
+    def action_validate(self) -> None:
+        self._command("validate")
+
+    def action_abort(self) -> None:
+        self._command("abort")
+
+    def action_weight(self) -> None:
+        if self.progress is None or self.ended:
+            return
+        package_no = self.progress.package_no
+
+        def answer(grams: int | None) -> None:
+            if grams is not None:
+                self.run_worker(
+                    self._set_weight(package_no, grams),
+                    name="save the weight",
+                    exit_on_error=False,
+                )
+
+        self.app.push_screen(WeightDialog(package_no, self.weights.get(package_no)), answer)
+
+    async def _set_weight(self, package_no: int, grams: int) -> None:
+        view = await self.packing.set_package_weight(self.ref, package_no, grams)
+        self.weights[view.number] = view.weight_grams
+        if self.progress is not None:
+            self.show_progress(self.progress)
+        self.say(f"package {view.number}: {grams:,} g", "ok")
+
+    def action_back(self) -> None:
+        self.closing = True
+        self.dismiss(None)
+
+    async def on_unmount(self) -> None:
+        await self.release()
+
+    async def release(self) -> None:
+        """Give the claim back; the counts are in the database already."""
+        session, self.session = self.session, None
+        if session is None or self.ended:
+            return
+        with contextlib.suppress(Exception):  # the claim expires on its own; nothing is lost
+            await self.packing.leave(self.ref, session_id=session.session_id)
