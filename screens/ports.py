@@ -7,13 +7,23 @@ structurally and the composition root hands one in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, cast
 
 from services.order_query import OrderFilter, QueuePage
+from services.roles import Action
 from services.settings import Settings
-from services.statuses import HoldReason, Status
-from services.views import OrderDetail
+from services.shipment_entry import NewShipment
+from services.statuses import HoldReason, NotificationState, PaymentMethod, Status
+from services.views import (
+    OrderDetail,
+    PaymentResult,
+    PaymentSummary,
+    ShipPlan,
+    ShipResult,
+    TrackingCheck,
+)
 from services.workflow import Workflow
 
 
@@ -83,3 +93,124 @@ def email_previewer(services: object) -> EmailPreviewer | None:
     if notifications is None or not callable(getattr(notifications, "preview", None)):
         return None
     return cast(EmailPreviewer, notifications)
+
+
+# -- shipping, payments, notifications (services that import the database layer) --------
+# Screens reach them through these protocols; `Services` satisfies them structurally.
+
+
+class ShippingActions(Protocol):
+    async def plan(self, ref: str | int) -> ShipPlan: ...
+
+    async def check_tracking(self, raw: str, carrier: str | None = None) -> TrackingCheck: ...
+
+    async def ship(
+        self, ref: str | int, new: NewShipment, *, expected_version: int | None = None
+    ) -> ShipResult: ...
+
+    async def delete_shipment(
+        self,
+        ref: str | int,
+        tracking: str,
+        *,
+        reason: str,
+        expected_version: int | None = None,
+    ) -> ShipResult: ...
+
+
+class PaymentActions(Protocol):
+    async def summary(self, ref: str | int) -> PaymentSummary: ...
+
+    async def charge(
+        self, ref: str | int, amount: int | None = None, *, expected_version: int | None = None
+    ) -> PaymentResult: ...
+
+    async def record(
+        self,
+        ref: str | int,
+        amount: int,
+        method: PaymentMethod,
+        *,
+        note: str = "",
+        expected_version: int | None = None,
+    ) -> PaymentResult: ...
+
+    async def refund(
+        self,
+        ref: str | int,
+        *,
+        amount: int | None = None,
+        lines: Sequence[tuple[str, int]] = (),
+        restock: bool = False,
+        reason: str = "",
+        notify: bool = False,
+        expected_version: int | None = None,
+    ) -> PaymentResult: ...
+
+
+class RoleCheck(Protocol):
+    def allowed(self, action: Action, login: str) -> bool: ...
+
+
+class OutboxRow(Protocol):
+    """One outbox row as the outbox screen shows it (`notifications.OutboxEntry`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def order_number(self) -> int | None: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def to(self) -> str: ...
+    @property
+    def state(self) -> NotificationState: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def last_error(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class OutboxActions(Protocol):
+    async def problems(self, limit: int = 100) -> Sequence[OutboxRow]: ...
+
+    async def retry(self, notification_id: int) -> OutboxRow: ...
+
+    async def discard(self, notification_id: int) -> OutboxRow: ...
+
+    async def set_recipient(self, notification_id: int, address: str) -> OutboxRow: ...
+
+    def wake(self) -> None: ...
+
+
+def shipping_of(services: object) -> ShippingActions:
+    return cast(ShippingActions, services.shipping)  # type: ignore[attr-defined]
+
+
+def payments_of(services: object) -> PaymentActions:
+    return cast(PaymentActions, services.payments)  # type: ignore[attr-defined]
+
+
+def outbox_of(services: object) -> OutboxActions:
+    return cast(OutboxActions, services.notifications)  # type: ignore[attr-defined]
+
+
+def may(services: object, action: Action) -> bool:
+    """Whether the operator's role allows `action` (no role table: everyone may)."""
+    roles = getattr(services, "roles", None)
+    settings = getattr(services, "settings", None)
+    if roles is None or settings is None:
+        return True
+    return cast(RoleCheck, roles).allowed(action, settings.operator)
+
+
+def wake_notifications(services: object) -> None:
+    """Ask the console's notification worker to deliver now (after Save + Send Email)."""
+    notifications = getattr(services, "notifications", None)
+    wake = getattr(notifications, "wake", None)
+    if callable(wake):
+        wake()

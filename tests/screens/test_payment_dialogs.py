@@ -1,0 +1,125 @@
+"""`c` and `r` on an order, from the keyboard, checked afterwards through the payment
+service: no gateway is explained instead of a button; money received by check is
+recorded and releases the payment hold; a full refund is confirmed first; a role that
+may not refund sees the button greyed with the reason; canceling a paid order offers the
+refund in the same step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Button
+
+from console.app import PacklineApp
+from screens.confirm import ConfirmDialog
+from screens.order import OrderScreen
+from screens.payment_dialogs import ChargeDialog, RefundDialog
+from screens.status_dialog import StatusDialog
+from services.container import Services
+from services.settings import load_settings
+from services.statuses import PaymentMethod, PaymentStatus, Status
+from tests.conftest import FixedClock
+from tests.screens.helpers import create_order, rendered, settle, wait_for
+
+
+async def open_dialog(pilot: Pilot[Any], key: str, kind: type) -> Any:
+    await settle(pilot)
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, kind))
+    dialog: Any = pilot.app.screen
+    await wait_for(pilot, lambda: dialog.summary is not None)
+    await settle(pilot)
+    return dialog
+
+
+async def paid_by_check(shop: Services) -> int:
+    number = await create_order(shop, payment_method=PaymentMethod.CHECK)
+    summary = await shop.payments.summary(number)
+    await shop.payments.record(number, summary.chargeable, PaymentMethod.CHECK)
+    return number
+
+
+async def test_no_gateway_is_explained_instead_of_a_button(shop: Services) -> None:
+    number = await create_order(shop)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        dialog = await open_dialog(pilot, "c", ChargeDialog)
+        assert not dialog.query_one("#charge", Button).display
+        assert "gateway" in rendered(app, "pay-note").lower()
+    assert (await shop.payments.summary(number)).captured == 0
+
+
+async def test_record_a_check_releases_the_payment_hold(shop: Services) -> None:
+    number = await create_order(shop, payment_method=PaymentMethod.CHECK)
+    before = await shop.payments.summary(number)
+    assert before.charge_op == "record" and before.order_status is Status.HELD
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        dialog = await open_dialog(pilot, "c", ChargeDialog)
+        button = dialog.query_one("#charge", Button)
+        assert str(button.label) == f"Record {before.money(before.chargeable)} received"
+        await pilot.press("enter")  # the button has the focus
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        await settle(pilot)
+    after = await shop.payments.summary(number)
+    assert after.captured == before.chargeable and after.status is PaymentStatus.PAID
+    assert after.order_status is not Status.HELD
+
+
+async def test_full_refund_is_confirmed_then_given(shop: Services) -> None:
+    number = await paid_by_check(shop)
+    paid = await shop.payments.summary(number)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        dialog = await open_dialog(pilot, "r", RefundDialog)
+        button = dialog.query_one("#refund", Button)
+        assert str(button.label) == f"Refund {paid.money(paid.refundable)}"
+        dialog.set_focus(button)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert (await shop.payments.summary(number)).refunded == 0  # not before yes
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        await settle(pilot)
+    after = await shop.payments.summary(number)
+    assert after.refunded == paid.captured and after.status is PaymentStatus.REFUNDED
+
+
+async def test_a_packer_sees_refund_greyed_with_the_reason(
+    shop: Services, shop_url: str, clock: FixedClock
+) -> None:
+    number = await paid_by_check(shop)
+    settings = load_settings(db=shop_url, operator="pat", roles={"pat": "packer"})
+    packer = await Services.open(settings, clock=clock)
+    try:
+        app = PacklineApp(packer, order=str(number))
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            dialog = await open_dialog(pilot, "r", RefundDialog)
+            assert dialog.query_one("#refund", Button).disabled
+            assert "manager" in rendered(app, "pay-note")
+    finally:
+        await packer.close()
+    assert (await shop.payments.summary(number)).refunded == 0
+
+
+async def test_cancel_offers_the_refund(shop: Services) -> None:
+    number = await paid_by_check(shop)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
+        await settle(pilot)
+        status = app.screen
+        assert isinstance(status, StatusDialog)
+        for _ in range(12):
+            if status.chosen is Status.CANCELED:
+                break
+            await pilot.press("down")
+        assert status.chosen is Status.CANCELED
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, RefundDialog))
+        assert (await shop.orders.show(number)).status is Status.CANCELED

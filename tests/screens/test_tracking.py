@@ -1,0 +1,169 @@
+"""The tracking screen from the keyboard (80×24), checked afterwards through the services:
+the seed workflow (Shipped + tracking + message with the date + memo, Save + Send Email on
+one screen), a wrong check digit shown before saving, a duplicate number confirmed, a
+partial shipment then the rest, and deleting a shipment with a reason."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input, Static, TextArea
+
+from console.app import PacklineApp
+from screens.confirm import ConfirmDialog
+from screens.prompt_dialog import PromptDialog
+from screens.tracking import TrackingScreen
+from services import carriers
+from services.container import Services
+from services.shipment_entry import NewShipment
+from services.statuses import Status
+from tests.conftest import FixedClock
+from tests.screens.helpers import create_order, pack_and_pay, settle, wait_for
+
+
+def valid(seed: int, carrier: str = "ups") -> str:
+    return carriers.generate(carrier, random.Random(seed))
+
+
+async def ready(shop: Services) -> int:
+    number = await create_order(shop)
+    await shop.orders.set_status(number, Status.PROCESSING)
+    await pack_and_pay(shop, number)
+    await shop.orders.set_status(number, Status.READY_TO_SHIP)
+    return number
+
+
+async def open_tracking(pilot: Pilot[Any]) -> TrackingScreen:
+    await settle(pilot)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, TrackingScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, TrackingScreen)
+    await wait_for(pilot, lambda: screen.plan is not None)
+    await settle(pilot)
+    return screen
+
+
+async def type_into(pilot: Pilot[Any], screen: TrackingScreen, widget_id: str, text: str) -> None:
+    screen.set_focus(screen.query_one(f"#{widget_id}"))
+    await pilot.pause()
+    await pilot.press(*text)
+
+
+def check_text(screen: TrackingScreen) -> str:
+    return str(screen.query_one("#tracking-check", Static).content)
+
+
+async def test_seed_workflow_ship_with_message_memo_and_email(
+    shop: Services, clock: FixedClock
+) -> None:
+    number = await ready(shop)
+    tracking = valid(11)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        assert screen.plan is not None and screen.plan.why_not is None
+        assert isinstance(screen.focused, Input) and screen.focused.id == "tracking"
+        await pilot.press(*tracking)
+        await wait_for(pilot, lambda: screen.check is not None)
+        assert "UPS" in check_text(screen)
+        await type_into(pilot, screen, "expected", "2026-11-25")
+        await type_into(pilot, screen, "comment", "Arrives Wednesday 25 November.")
+        await type_into(pilot, screen, "memo", "picked up by Joe")
+        await pilot.press("ctrl+e")
+        await wait_for(pilot, lambda: not screen.query_one("#tracking", Input).value)
+        await settle(pilot)
+        assert screen.query_one("#comment", TextArea).text == ""  # ready for the next one
+
+    detail = await shop.orders.show(number)
+    assert detail.status is Status.SHIPPED
+    [shipment] = await shop.shipping.shipments(number)
+    assert shipment.tracking == tracking and shipment.carrier == "ups"
+    assert shipment.expected_delivery is not None
+    assert shipment.expected_delivery.isoformat() == "2026-11-25"
+    entries = await shop.notifications.entries(order=number)
+    assert any(e.event == "shipped" and e.channel == "email" for e in entries)
+    history = detail.to_json()
+    assert "Arrives Wednesday 25 November." in str(history)
+    assert "picked up by Joe" in str(history)
+
+
+async def test_wrong_check_digit_is_shown_before_saving(shop: Services) -> None:
+    number = await ready(shop)
+    good = valid(12)
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        await pilot.press(*bad)
+        await wait_for(pilot, lambda: "check digit" in check_text(screen).lower())
+        assert "✗" in check_text(screen)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    assert await shop.shipping.shipments(number) == []
+    assert (await shop.orders.show(number)).status is Status.READY_TO_SHIP
+
+
+async def test_duplicate_tracking_is_confirmed_then_saved(shop: Services) -> None:
+    other = await ready(shop)
+    number = await ready(shop)
+    tracking = valid(13)
+    await shop.shipping.ship(other, NewShipment(tracking=tracking))
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        await pilot.press(*tracking)
+        await wait_for(pilot, lambda: f"#{other}" in check_text(screen))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await settle(pilot)
+    [shipment] = await shop.shipping.shipments(number)
+    assert shipment.tracking == tracking
+
+
+async def test_partial_then_rest_then_delete_with_reason(shop: Services) -> None:
+    number = await ready(shop)
+    first, second = valid(14), valid(15)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        assert screen.plan is not None
+        line = screen.plan.lines[0]
+        qty = screen.query_one(f"#qty-{line.line_id}", Input)
+        assert qty.value == str(line.ready)
+        rest = [ln for ln in screen.plan.lines[1:] if ln.ready]
+        for ln in rest:  # only the first line goes in this shipment
+            screen.query_one(f"#qty-{ln.line_id}", Input).value = "0"
+        await pilot.press(*first)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.plan is not None and len(screen.plan.shipments) == 1)
+        await settle(pilot)
+        assert (await shop.orders.show(number)).status is Status.PARTIALLY_SHIPPED
+
+        screen.set_focus(screen.query_one("#tracking", Input))
+        await pilot.press(*second)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.plan is not None and len(screen.plan.shipments) == 2)
+        await settle(pilot)
+        assert (await shop.orders.show(number)).status is Status.SHIPPED
+        assert screen.plan is not None and screen.plan.why_not is not None
+
+        screen.set_focus(screen.query_one("#shipments"))
+        await pilot.press("home", "down", "ctrl+d")  # the second shipment
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))
+        await pilot.press(*"wrong box", "enter")
+        await wait_for(
+            pilot,
+            lambda: screen.plan is not None and any(s.deleted for s in screen.plan.shipments),
+        )
+        await settle(pilot)
+
+    shipments = await shop.shipping.shipments(number)
+    deleted = [s for s in shipments if s.deleted]
+    assert [s.tracking for s in deleted] == [second]
+    assert deleted[0].delete_reason == "wrong box"
+    assert (await shop.orders.show(number)).status is Status.PARTIALLY_SHIPPED
