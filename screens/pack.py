@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Protocol, cast
 
 from rich.table import Table
 from rich.text import Text
+from textual._time import get_time as now  # the clock Key.time is read from
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -201,7 +201,8 @@ class PackScreen(FailureReports, Screen[None]):
         self.ended = False  # the session is over (finished, aborted, never started)
         self.closing = False  # leaving: scans still queued are not sent
         self.scanned = 0  # results drawn (tests and the bench read it)
-        self.latencies: deque[float] = deque(maxlen=LATENCIES_KEPT)  # Enter -> frame, seconds
+        # Per scan, seconds from its Enter: (saved by the service, drawn on screen).
+        self.latencies: deque[tuple[float, float]] = deque(maxlen=LATENCIES_KEPT)
         self._flash_timer: object = None
 
     def compose(self) -> ComposeResult:
@@ -264,7 +265,7 @@ class PackScreen(FailureReports, Screen[None]):
             except Exception as exc:  # a lost database: say so, keep the next scans coming
                 self.report_failure(exc, "save the scan")
                 continue
-            self.show_result(result, at)
+            self.show_result(result, at, now())
 
     def submit(self, call: Callable[[int], Awaitable[ScanResult]], at: float | None) -> None:
         self.jobs.put_nowait((call, at))
@@ -317,7 +318,9 @@ class PackScreen(FailureReports, Screen[None]):
         self.remove_class("flash")
         self._flash_timer = None
 
-    def show_result(self, result: ScanResult, at: float | None = None) -> None:
+    def show_result(
+        self, result: ScanResult, at: float | None = None, saved: float | None = None
+    ) -> None:
         self.last = result
         self.scanned += 1
         self.show_progress(result.progress)
@@ -341,11 +344,11 @@ class PackScreen(FailureReports, Screen[None]):
             self.offer_backorder(result)
         else:
             self.say(f"✓ {result.message}", "ok")
-        if at is not None:
-            self.call_after_refresh(self._measured, at)
+        if at is not None and saved is not None:
+            self.call_after_refresh(self._measured, at, saved)
 
-    def _measured(self, at: float) -> None:
-        self.latencies.append(time.perf_counter() - at)
+    def _measured(self, at: float, saved: float) -> None:
+        self.latencies.append((saved - at, now() - at))
 
     # -- what a result asks for -----------------------------------------------------------
 

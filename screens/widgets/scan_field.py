@@ -14,10 +14,9 @@ screen's bindings. The field draws what is typed so far, so a person can type a 
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import events
+from textual._time import get_time as now
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -52,7 +51,7 @@ class ScanField(Widget, can_focus=True):
             super().__init__()
             self.field = field
             self.code = code
-            self.at = at  # time.perf_counter() when Enter arrived
+            self.at = at  # when the Enter key event was made (textual's clock: `now()`)
 
     def __init__(self, *, prompt: str = "scan ›", id: str | None = None) -> None:
         super().__init__(id=id)
@@ -76,7 +75,7 @@ class ScanField(Widget, can_focus=True):
             event.prevent_default()
             code = self.take()
             self.scans += 1
-            self.post_message(self.Scanned(self, code, time.perf_counter()))
+            self.post_message(self.Scanned(self, code, event.time))
         elif event.key == "backspace":
             event.stop()
             event.prevent_default()
@@ -99,7 +98,7 @@ class ScanField(Widget, can_focus=True):
             self._buffer.extend(part[: MAX_BUFFER - len(self._buffer)])
             code = self.take()
             self.scans += 1
-            self.post_message(self.Scanned(self, code, time.perf_counter()))
+            self.post_message(self.Scanned(self, code, now()))
         self._buffer.extend(parts[-1][: MAX_BUFFER - len(self._buffer)])
         self.shown = self.value
 
