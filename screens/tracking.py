@@ -243,8 +243,7 @@ class TrackingScreen(FailureReports, Screen[None]):
         self.check = check
         text = Text.assemble(
             ("✓ ", "bold green"),
-            (check.carrier.upper(), "bold"),
-            f" {visible(check.service)}" if check.service else "",
+            (visible(check.service) or check.carrier.upper(), "bold"),
             "  ",
             safe_line(check.url, "dim"),
         )

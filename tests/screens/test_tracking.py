@@ -13,6 +13,7 @@ from textual.widgets import Input, Static, TextArea
 
 from console.app import PacklineApp
 from screens.confirm import ConfirmDialog
+from screens.order import OrderScreen
 from screens.prompt_dialog import PromptDialog
 from screens.tracking import TrackingScreen
 from services import carriers
@@ -21,6 +22,7 @@ from services.shipment_entry import NewShipment
 from services.statuses import Status
 from tests.conftest import FixedClock
 from tests.screens.helpers import create_order, pack_and_pay, settle, wait_for
+from tests.services.test_notify_support import notify_settings, smtp_server
 
 
 def valid(seed: int, carrier: str = "ups") -> str:
@@ -167,3 +169,40 @@ async def test_partial_then_rest_then_delete_with_reason(shop: Services) -> None
     assert [s.tracking for s in deleted] == [second]
     assert deleted[0].delete_reason == "wrong box"
     assert (await shop.orders.show(number)).status is Status.PARTIALLY_SHIPPED
+
+
+async def test_the_console_worker_delivers_the_shipped_email(
+    shop_url: str, clock: FixedClock
+) -> None:
+    """The app runs the outbox worker in the background: Save + Send Email on the tracking
+    screen reaches a real SMTP server on 127.0.0.1, with the tracking link in it."""
+    with smtp_server() as (port, inbox):
+        services = await Services.open(notify_settings(shop_url, port), clock=clock)
+        try:
+            number = await ready(services)
+            tracking = valid(16)
+            app = PacklineApp(services, order=str(number), run_notifications=True)
+            async with app.run_test(size=(80, 24), notifications=True) as pilot:
+                # No settle(): the delivery worker runs for as long as the app does.
+                await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+                order = app.screen
+                assert isinstance(order, OrderScreen)
+                await wait_for(pilot, lambda: order.detail is not None)
+                await pilot.press("t")
+                await wait_for(pilot, lambda: isinstance(app.screen, TrackingScreen))
+                screen = app.screen
+                assert isinstance(screen, TrackingScreen)
+                await wait_for(pilot, lambda: screen.plan is not None)
+                await pilot.pause(0.1)
+                await pilot.press(*tracking)
+                await type_into(pilot, screen, "comment", "On its way.")
+                await pilot.press("ctrl+e")
+                await wait_for(
+                    pilot,
+                    lambda: any(tracking in r.part("plain") for r in inbox.to("ada@example.org")),
+                    limit=20,
+                )
+            [mail] = [r for r in inbox.to("ada@example.org") if tracking in r.part("plain")]
+            assert "On its way." in mail.part("plain")
+        finally:
+            await services.close()
