@@ -194,6 +194,7 @@ class PackScreen(FailureReports, Screen[None]):
         self.ref = ref
         self.session: PackSessionView | None = None
         self.progress: PackProgress | None = None
+        self.progress_shape = -1  # lines drawn last time
         self.weights: dict[int, int | None] = {}
         self.last: ScanResult | None = None
         self.jobs: asyncio.Queue[Job] = asyncio.Queue()
@@ -293,8 +294,11 @@ class PackScreen(FailureReports, Screen[None]):
         )
         if self.session is not None and self.session.customer:
             header.append(f" · {visible(self.session.customer)}")
-        self.query_one("#pack-header", Static).update(header)
-        self.query_one("#pack-lines", Static).update(lines_table(progress))
+        # The same lines every scan: only the first drawing needs a new layout.
+        same_shape = self.progress_shape == len(progress.lines)
+        self.progress_shape = len(progress.lines)
+        self.query_one("#pack-header", Static).update(header, layout=not same_shape)
+        self.query_one("#pack-lines", Static).update(lines_table(progress), layout=not same_shape)
         field = self.query_one(ScanField)
         if progress.pending_serial is not None:
             field.prompt = "serial ›"
