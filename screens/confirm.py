@@ -41,7 +41,7 @@ class ConfirmDialog(ModalScreen[bool]):
                     yield Button(self.no, id="no", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
+        self.set_focus(self.query_one("#yes", Button))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

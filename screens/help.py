@@ -49,7 +49,7 @@ class HelpScreen(ModalScreen[None]):
             )
 
     def on_mount(self) -> None:
-        self.query_one("#help-body").focus()
+        self.set_focus(self.query_one("#help-body"))
 
     def _table(self) -> Table:
         table = Table(box=None, expand=True, padding=(0, 1), show_header=True)

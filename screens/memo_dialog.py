@@ -47,7 +47,7 @@ class MemoDialog(FailureReports, ModalScreen[OrderDetail | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#memo-text", TextArea).focus()
+        self.set_focus(self.query_one("#memo-text", TextArea))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -93,7 +93,7 @@ class OrderScreen(FailureReports, Screen[None]):
         for widget_id, title in titles.items():
             self.query_one(f"#{widget_id}").border_title = title
         self.query_one("#order-body").display = False
-        self.query_one("#order-body").focus()
+        self.set_focus(self.query_one("#order-body"))
         self.load()
         self.set_interval(POLL_SECONDS, self._poll)
 

@@ -127,7 +127,9 @@ class QueueScreen(FailureReports, Screen[None]):
         (WIDE, "-wide"),
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", id="queue.search"),
+        # Priority: Textual hands keys already typed to the widget focused when they came
+        # in; run at once, so "/1042⏎" typed fast (or scanned) lands in the search box.
+        Binding("slash", "search", "Search", priority=True, id="queue.search"),
         Binding("space", "select", "Select", id="queue.select"),
         Binding("s", "set_status", "Status", id="queue.set_status"),
         Binding("m", "memo", "Memo", show=False, id="queue.memo"),
@@ -180,7 +182,7 @@ class QueueScreen(FailureReports, Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
-        self.table.focus()
+        self.set_focus(self.table)
         self._show_filter()
         self.load_counts()
         self.set_interval(POLL_SECONDS, self._poll)
@@ -290,7 +292,7 @@ class QueueScreen(FailureReports, Screen[None]):
     def action_search(self) -> None:
         search = self.query_one("#search", Input)
         search.add_class("-active")
-        search.focus()
+        self.set_focus(search)
 
     @on(Input.Changed, "#search")
     def _search_typed(self, event: Input.Changed) -> None:
@@ -301,7 +303,7 @@ class QueueScreen(FailureReports, Screen[None]):
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
         self._apply_search()
-        self.table.focus()
+        self.set_focus(self.table)
 
     def _apply_search(self) -> None:
         if self._search_timer is not None:
@@ -327,7 +329,7 @@ class QueueScreen(FailureReports, Screen[None]):
         if search.has_focus:
             if not search.value:
                 search.remove_class("-active")
-            self.table.focus()
+            self.set_focus(self.table)
         elif self.table.selected:
             self.table.clear_selection()
             self._update_status_line()
@@ -392,6 +394,9 @@ class QueueScreen(FailureReports, Screen[None]):
             self.table.reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search":
+            # In the search box "/" is just a character (the binding steps aside).
+            return not self.query_one("#search", Input).has_focus
         if action == "tab" and parameters:
             digit = parameters[0]
             return isinstance(digit, int) and digit <= len(self.statuses)

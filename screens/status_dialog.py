@@ -84,6 +84,10 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
         Binding("ctrl+e", "save(True)", "Save + Send Email", priority=True, id="status.save_email"),
         Binding("f2", "toggle_all", "All statuses", id="status.show_all"),
         Binding("f3", "toggle_preview", "E-mail preview", id="status.preview"),
+        # Priority, so the focus has moved before the next typed key is handed out: Textual
+        # gives each key to the widget focused when it arrived ("⇥Thanks" typed fast).
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
 
     def __init__(self, services: ConsoleServices, targets: list[Target]) -> None:
@@ -148,7 +152,7 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
 
     def on_mount(self) -> None:
         self.query_one("#hold-row").display = False
-        self.query_one("#targets", OptionList).focus()
+        self.set_focus(self.query_one("#targets", OptionList))
         self.load_options()
 
     # -- offers ---------------------------------------------------------------------------

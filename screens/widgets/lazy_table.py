@@ -191,6 +191,7 @@ class LazyTable(ScrollView, Generic[RowT], can_focus=True):
         self._busy_after = False
         self._busy_before = False
         self._pending = 0  # rows the cursor still has to move once the next page is in
+        self._activate_when_loaded = False
         self._lines: dict[tuple[Any, ...], Strip] = {}
         self._widths: tuple[int, list[int]] = (-1, [])
 
@@ -306,6 +307,11 @@ class LazyTable(ScrollView, Generic[RowT], can_focus=True):
             self.move_cursor(len(self.window) - 1)
 
     def action_activate(self) -> None:
+        if self._loading:
+            # The rows on screen belong to the previous list (a search is on its way):
+            # open what the new list puts under the cursor once it is in.
+            self._activate_when_loaded = True
+            return
         row = self.current
         if row is not None:
             self.post_message(self.Activated(self, row))
@@ -320,6 +326,7 @@ class LazyTable(ScrollView, Generic[RowT], can_focus=True):
             return
         event.stop()
         self._loading = self._busy_after = self._busy_before = False
+        self._activate_when_loaded = False
         self._changed()
         error = event.worker.error
         if error is not None:
@@ -429,6 +436,9 @@ class LazyTable(ScrollView, Generic[RowT], can_focus=True):
             self.cursor_row = 0
         self._maybe_prefetch()
         self.post_message(self.Loaded(self))
+        if self._activate_when_loaded:
+            self._activate_when_loaded = False
+            self.action_activate()
 
     def _shifted(self, rows: int) -> None:
         """Rows were added (or dropped) above: keep the same rows under the cursor and view."""

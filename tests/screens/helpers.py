@@ -95,6 +95,7 @@ async def pack_and_pay(services: Services, number: int) -> None:
         order.payment_status = PaymentStatus.PAID
         order.updated_at += timedelta(seconds=1)  # as every service marks what it changed
         order.updated_by = "packer"
+        order.version += 1
         s.add(
             Payment(
                 order_id=order.id,
@@ -133,3 +134,4 @@ async def ship_everything(services: Services, number: int, tracking: str) -> Non
             line.shipped, line.packed = line.quantity, 0
         order.updated_at += timedelta(seconds=1)
         order.updated_by = "shipper"
+        order.version += 1

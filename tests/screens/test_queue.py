@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.widgets import Input
+
 from console.app import PacklineApp
 from screens.order import OrderScreen
 from screens.queue import QueueScreen
@@ -84,6 +86,10 @@ async def test_search_by_name_and_number_and_escape_clears(shop: Services) -> No
         await pilot.press("slash", *f"#{number}", "enter")
         await settle(pilot)
         assert numbers(table(app).rows) == [number]
+        await pilot.press("slash", *"a/b", "escape")  # in the box, / is a character
+        assert app.screen.query_one("#search", Input).value.endswith("a/b")
+        await pilot.press("escape")
+        await settle(pilot)
         await pilot.press("slash", *"nobody-at-all", "enter")
         await settle(pilot)
         assert table(app).rows == []
