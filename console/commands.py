@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from screens.format import safe_line, status_text
+from screens.outbox import OutboxScreen
 from services.order_query import OrderFilter
 
 if TYPE_CHECKING:
@@ -90,3 +91,27 @@ class ScreenCommands(Provider):
             if score > 0:
                 display = matcher.highlight(description)
                 yield Hit(score, display + f"  ({key})", command, text=description)
+
+
+class ToolCommands(Provider):
+    """Screens reachable from anywhere: the outbox of notifications that did not go out."""
+
+    def _tools(self) -> list[tuple[str, Callable[[], object]]]:
+        app = cast("PacklineApp", self.app)
+
+        def outbox() -> None:
+            if not isinstance(app.screen, OutboxScreen):
+                app.push_screen(OutboxScreen(app.services))
+
+        return [("Outbox: failed and dead notifications", outbox)]
+
+    async def discover(self) -> Hits:
+        for text, command in self._tools():
+            yield DiscoveryHit(text, command, text=text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, command in self._tools():
+            score = max(matcher.match(text), matcher.match("notifications e-mail outbox"))
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), command, text=text)

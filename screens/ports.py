@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from services.order_query import OrderFilter, QueuePage
 from services.roles import Action
@@ -17,9 +17,11 @@ from services.settings import Settings
 from services.shipment_entry import NewShipment
 from services.statuses import HoldReason, NotificationState, PaymentMethod, Status
 from services.views import (
+    Document,
     OrderDetail,
     PaymentResult,
     PaymentSummary,
+    PrintJob,
     ShipPlan,
     ShipResult,
     TrackingCheck,
@@ -185,6 +187,27 @@ class OutboxActions(Protocol):
     async def set_recipient(self, notification_id: int, address: str) -> OutboxRow: ...
 
     def wake(self) -> None: ...
+
+
+class DocumentPrinting(Protocol):
+    """`documents.render` then `printing.print`, as `packline print` does."""
+
+    async def render(
+        self, kind: str, refs: Sequence[str | int], **options: Any
+    ) -> list[Document]: ...
+
+
+class Printer(Protocol):
+    async def print(
+        self, docs: Sequence[Document], *, printer: str | None = None
+    ) -> list[PrintJob]: ...
+
+
+async def print_documents(services: object, kind: str, number: int) -> list[PrintJob]:
+    """Render `kind` (invoice, slip, label) for one order and send it to the printer."""
+    documents = cast(DocumentPrinting, services.documents)  # type: ignore[attr-defined]
+    printing = cast(Printer, services.printing)  # type: ignore[attr-defined]
+    return await printing.print(await documents.render(kind, [number]))
 
 
 def shipping_of(services: object) -> ShippingActions:

@@ -108,3 +108,16 @@ async def test_edit_recipient_then_discard(shop: Services) -> None:
     assert fixed.to == "grace@example.org" and fixed.state is NotificationState.QUEUED
     gone = await shop.notifications.get(second)
     assert gone.state is NotificationState.DEAD and "discarded by tester" in gone.last_error
+
+
+async def test_the_palette_opens_the_outbox_from_an_order(shop: Services) -> None:
+    number = await create_order(shop)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"outbox")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutboxScreen))
