@@ -33,6 +33,7 @@ from screens.format import (
 )
 from screens.memo_dialog import MemoDialog
 from screens.order import OrderScreen
+from screens.outbox import OutboxScreen
 from screens.ports import ConsoleServices, OrderQueries
 from screens.status_dialog import StatusDialog, StatusOutcome, Target
 from screens.widgets.keyset_window import Chunk
@@ -141,6 +142,7 @@ class QueueScreen(FailureReports, Screen[None]):
         Binding("right", "tab_step(1)", "Next tab", show=False, id="queue.tab_next"),
         Binding("escape", "clear", "Clear", show=False, id="queue.clear"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="queue.reload"),
+        Binding("n", "outbox", "Outbox", show=False, id="queue.outbox"),
         Binding("q", "app.quit", "Quit", id="queue.quit"),
     ]
 
@@ -392,6 +394,10 @@ class QueueScreen(FailureReports, Screen[None]):
     def _memo_done(self, detail: OrderDetail | None) -> None:
         if detail is not None:
             self.table.reload()
+
+    def action_outbox(self) -> None:
+        """Notifications that did not go out: retry, fix the recipient, discard."""
+        self.app.push_screen(OutboxScreen(self.services))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search":
