@@ -27,7 +27,6 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 
 from screens.base import FailureReports
-from screens.confirm import ConfirmDialog
 from screens.ports import ConsoleServices
 from screens.untrusted import visible
 from screens.widgets.scan_field import ScanField
@@ -170,6 +169,57 @@ class WeightDialog(ModalScreen[int | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+VALIDATE_SCAN = "PL:VALIDATE"  # the command barcode (services.packing.VALIDATE_CODE)
+
+
+class BackorderDialog(ModalScreen[bool | str]):
+    """Split the unpacked rest off to a backorder?
+
+    Not a yes/no dialog with a focused Yes button: a scan's Enter would press it. Its own
+    scan field takes the scanner's keys instead: the validate barcode (or F5) splits,
+    escape keeps packing, and any other scan keeps packing and is packed (returned).
+    """
+
+    CSS_PATH = tcss("pack")
+    AUTO_FOCUS = "ScanField"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "keep", "Keep packing", id="pack.backorder.keep"),
+        Binding("f5", "split", "Split", id="pack.backorder.split"),
+    ]
+
+    def __init__(self, rest: str) -> None:
+        super().__init__()
+        self.rest = rest
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="backorder-dialog"):
+            yield Static(Text("Split the rest to a backorder?", style="bold"), markup=False)
+            yield Static(
+                Text(
+                    f"Not packed: {self.rest}.\nF5 or scan VALIDATE again: ship what is "
+                    "packed, the rest becomes a new backorder. Escape, or scan an item: "
+                    "keep packing."
+                ),
+                markup=False,
+            )
+            yield ScanField(id="backorder-scan")
+        yield Footer()
+
+    def on_scan_field_scanned(self, event: ScanField.Scanned) -> None:
+        event.stop()
+        code = event.code.strip()
+        if code.upper() == VALIDATE_SCAN:
+            self.dismiss(True)
+        elif code:
+            self.dismiss(event.code)
+
+    def action_split(self) -> None:
+        self.dismiss(True)
+
+    def action_keep(self) -> None:
+        self.dismiss(False)
 
 
 class PackScreen(FailureReports, Screen[None]):
@@ -366,20 +416,14 @@ class PackScreen(FailureReports, Screen[None]):
     def offer_backorder(self, result: ScanResult) -> None:
         rest = ", ".join(f"{visible(sku)} ×{qty}" for sku, qty in result.backorder)
 
-        def answer(split: bool | None) -> None:
-            if split:
-                ref = self.ref
+        def answer(split: bool | str | None) -> None:
+            ref = self.ref
+            if split is True:
                 self.submit(lambda sid: self.packing.split_backorder(ref, session_id=sid), None)
+            elif isinstance(split, str):  # a scan: keep packing, and pack it
+                self.submit(lambda sid: self.packing.scan(ref, split, session_id=sid), None)
 
-        self.app.push_screen(
-            ConfirmDialog(
-                "Split the rest to a backorder?",
-                f"Not packed: {rest}. Ship what is packed and move the rest to a new backorder?",
-                yes="Split",
-                no="Keep packing",
-            ),
-            answer,
-        )
+        self.app.push_screen(BackorderDialog(rest), answer)
 
     # -- keys -----------------------------------------------------------------------------
 

@@ -15,9 +15,8 @@ from sqlalchemy import select, update
 from textual.pilot import Pilot
 
 from console.app import PacklineApp
-from screens.confirm import ConfirmDialog
 from screens.order import OrderScreen
-from screens.pack import PackScreen, WeightDialog, grams_of
+from screens.pack import BackorderDialog, PackScreen, WeightDialog, grams_of
 from services.container import Services
 from services.models import Order, ScanEvent, StockLevel
 from services.orders import NewOrder
@@ -30,6 +29,7 @@ from tests.screens.helpers import ADDRESS, screen_text, settle, wait_for
 A_SKU, A_CODE = "PL-10144", "614141001446"
 B_SKU, B_CODE = "PL-10151", "614141001514"
 NOT_ON_ORDER = "614141000043"
+SERIAL_SKU = "PL-10138"  # serialised
 
 
 async def order_to_pack(services: Services, lines: tuple[tuple[str, int], ...]) -> int:
@@ -138,8 +138,16 @@ async def test_part_packed_validate_offers_a_backorder(shop: Services) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await pack_screen(pilot)
         await pilot.press(*A_CODE, "enter", "f5")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), limit=5)
-        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BackorderDialog), limit=5)
+        await pilot.press("enter")  # a stray Enter (a scan's) answers nothing
+        assert isinstance(app.screen, BackorderDialog)
+        await pilot.press(*A_CODE, "enter")  # an item scanned: keep packing, and pack it
+        await wait_for(pilot, lambda: isinstance(app.screen, PackScreen))
+        await wait_for(pilot, lambda: screen.scanned == 3)
+        assert screen.progress is not None and screen.progress.units_packed == 2
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, BackorderDialog), limit=5)
+        await pilot.press(*"PL:VALIDATE", "enter")  # the command barcode again: split
         await wait_for(pilot, lambda: screen.ended, limit=5)
         assert screen.last is not None and screen.last.backorder_number is not None
     assert (await shop.orders.show(number)).status is Status.READY_TO_SHIP
@@ -225,3 +233,22 @@ async def test_a_person_typing_p_still_gets_it_delivered(shop: Services) -> None
         await settle(pilot)
         await pilot.press("p")  # held a moment (it could start a slip), then delivered
         await pack_screen(pilot)
+
+
+async def test_a_serialised_product_asks_for_its_serial_in_the_same_field(
+    shop: Services,
+) -> None:
+    number = await order_to_pack(shop, ((SERIAL_SKU, 1),))
+    app = PacklineApp(shop, pack=str(number))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await pack_screen(pilot)
+        line = screen.progress.lines[0] if screen.progress else None
+        assert line is not None and line.serialized
+        await pilot.press(*line.barcode, "enter")
+        await wait_for(pilot, lambda: screen.scanned == 1)
+        assert "serial ›" in screen_text(app)
+        assert screen.progress is not None and screen.progress.units_packed == 0
+        await pilot.press(*"SN-0001", "enter")
+        await wait_for(pilot, lambda: screen.scanned == 2)
+        assert screen.progress.units_packed == 1
+        assert "scan ›" in screen_text(app)

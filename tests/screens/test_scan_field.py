@@ -17,8 +17,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
-from screens.widgets.scan_field import ScanField
-from tests.screens.burst import burst
+from screens.widgets.scan_field import ScanField, SlipCatcher, slip_number
+from tests.screens.burst import burst, key_events
 from tests.screens.helpers import wait_for
 
 CODES = [f"{614141000000 + i * 7:012d}" for i in range(200)] + ["PL:ORDER:1042", "]C1010614"]
@@ -88,3 +88,34 @@ async def test_the_naive_input_loses_scans_in_the_same_burst() -> None:
         await wait_for(pilot, lambda: len(app.codes) >= len(CODES), limit=20)
         await pilot.pause()
         assert app.codes == CODES
+
+
+def test_slip_catcher_holds_only_what_could_be_a_slip() -> None:
+    catcher = SlipCatcher(gap=0.05)
+    t = 100.0
+    delivered: list[str] = []
+    number = None
+    for event in key_events("PL:ORDER:1042\n"):
+        out, found = catcher.feed(event, t)
+        delivered += [k.key for k in out]
+        number = found or number
+        t += 0.001
+    assert (delivered, number) == ([], 1042)  # nothing typed into the screen underneath
+    # A person: "P" held, then released ahead of the next key (which cannot be a slip).
+    out, _ = catcher.feed(key_events("P")[0], 200.0)
+    assert out == [] and catcher.text == "P"
+    out, found = catcher.feed(key_events("x")[0], 200.01)
+    assert [k.character for k in out] == ["P", "x"] and found is None
+    # Keys further apart than the gap never form a slip.
+    catcher.feed(key_events("P")[0], 300.0)
+    out, _ = catcher.feed(key_events("P")[0], 300.2)  # the first P goes; this one may start one
+    assert [k.character for k in out] == ["P"] and catcher.text == "P"
+
+
+def test_slip_numbers() -> None:
+    assert slip_number("PL:ORDER:1042") == 1042
+    assert slip_number("pl:order:7") == 7
+    assert slip_number("PL:ORDER:") is None
+    assert slip_number("PL:ORDER:0") is None
+    assert slip_number("PL:ORDER:12a") is None
+    assert slip_number("PL:ORDER:" + "9" * 19) is None
