@@ -25,7 +25,7 @@ from textual.widgets.option_list import Option
 
 from screens.base import FailureReports
 from screens.format import safe, status_text
-from screens.ports import ConsoleServices, email_previewer
+from screens.ports import ConsoleServices, email_previewer, wake_notifications
 from screens.untrusted import visible
 from services.errors import Conflict, Refused
 from services.statuses import HoldReason, Status
@@ -337,6 +337,8 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
         finally:
             self.saving = False
             self.refresh_bindings()
+        if notify and outcome.changed:
+            wake_notifications(self.services)  # the console's worker sends them now
         self.dismiss(outcome)
 
     def reload_after_conflict(self, conflict: Conflict) -> None:
