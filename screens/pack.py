@@ -227,6 +227,8 @@ class PackScreen(FailureReports, Screen[None]):
     AUTO_FOCUS = "ScanField"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="pack.back"),
+        # `?` is a character the scan field takes (codes may contain it): help is F1 here.
+        Binding("f1", "app.help", "Keys", show=False, id="pack.help"),
         Binding("f2", "next_package", "Next package", id="pack.next_package"),
         Binding("f3", "weight", "Weight", id="pack.weight"),
         Binding("f4", "undo", "Undo", id="pack.undo"),

@@ -252,3 +252,14 @@ async def test_a_serialised_product_asks_for_its_serial_in_the_same_field(
         await wait_for(pilot, lambda: screen.scanned == 2)
         assert screen.progress.units_packed == 1
         assert "scan ›" in screen_text(app)
+
+
+async def test_f1_lists_the_pack_keys(shop: Services) -> None:
+    number = await order_to_pack(shop, ((A_SKU, 1),))
+    app = PacklineApp(shop, pack=str(number))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pack_screen(pilot)
+        await pilot.press("f1")
+        await wait_for(
+            pilot, lambda: "Next package" in screen_text(app) and "Undo" in screen_text(app)
+        )
