@@ -6,22 +6,31 @@ to each screen; the screens call service methods and render the views they retur
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 
-from console.commands import OrderCommands, ScreenCommands
+from console.commands import OrderCommands, ScreenCommands, ToolCommands
 from screens.confirm import ConfirmDialog
 from screens.help import HelpScreen, KeyHelp
 from screens.memo_dialog import MemoDialog
 from screens.order import OrderScreen
+from screens.outbox import OutboxScreen
+from screens.pack import BackorderDialog, PackScreen, WeightDialog
+from screens.payment_dialogs import ChargeDialog, RefundDialog
 from screens.ports import ConsoleServices
+from screens.prompt_dialog import PromptDialog
 from screens.queue import QueueScreen
 from screens.status_dialog import StatusDialog
+from screens.tracking import TrackingScreen
 from screens.widgets.lazy_table import LazyTable
+from screens.widgets.scan_field import ScanField, SlipCatcher
 from styles import tcss
 
 DARK = "textual-dark"
@@ -31,9 +40,17 @@ LIGHT = "textual-light"
 KEYED: tuple[type[DOMNode], ...] = (
     QueueScreen,
     OrderScreen,
+    PackScreen,
+    WeightDialog,
+    BackorderDialog,
     StatusDialog,
     MemoDialog,
     ConfirmDialog,
+    TrackingScreen,
+    OutboxScreen,
+    ChargeDialog,
+    RefundDialog,
+    PromptDialog,
     HelpScreen,
     LazyTable,
 )
@@ -59,7 +76,7 @@ class PacklineApp(App[None]):
         Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.theme"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit"),
     ]
-    COMMANDS = App.COMMANDS | {OrderCommands, ScreenCommands}
+    COMMANDS = App.COMMANDS | {OrderCommands, ScreenCommands, ToolCommands}
 
     def __init__(
         self,
@@ -70,6 +87,7 @@ class PacklineApp(App[None]):
         keymap: Mapping[str, str] | None = None,
         theme: str = DARK,
         owns_services: bool = False,
+        run_notifications: bool = False,
     ) -> None:
         super().__init__()
         self.services = services
@@ -81,15 +99,51 @@ class PacklineApp(App[None]):
         known = binding_ids((type(self), *KEYED))
         self.unknown_keys = sorted(set(self.user_keymap) - known)
         self.known_keymap = {k: v for k, v in self.user_keymap.items() if k in known}
+        self.slips = SlipCatcher()
+        self.run_worker_on_mount = run_notifications
+        self._notify_stop = asyncio.Event()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Packing-slip scans on any screen (the pack screen's scan field reads its own)."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if isinstance(self.focused, ScanField):
+                for held in self.slips.release():
+                    await super().on_event(held)
+            else:
+                deliver, number = self.slips.feed(event, time.monotonic())
+                for key in deliver:
+                    await super().on_event(key)
+                if self.slips.held:
+                    self.set_timer(self.slips.gap * 2, self._release_held_keys)
+                if number is not None:
+                    self.open_slip(number)
+                return
+        await super().on_event(event)
+
+    async def _release_held_keys(self) -> None:
+        """No key followed: what was held was typed by a person; deliver it."""
+        if self.slips.held and time.monotonic() - self.slips.last > self.slips.gap:
+            for held in self.slips.release():
+                await super().on_event(held)
+
+    def open_slip(self, number: int) -> None:
+        """A slip scanned: on the queue, pack that order (if it is packable); else open it."""
+        if isinstance(self.screen, QueueScreen):
+            self.push_screen(OrderScreen(self.services, number))
+            self.push_screen(PackScreen(self.services, number, quiet_if_unpackable=True))
+        else:
+            self.open_order(number)
 
     def on_mount(self) -> None:
         if self.known_keymap:
             self.set_keymap(self.known_keymap)
+        if self.run_worker_on_mount:
+            self.deliver_notifications()
         self.push_screen(QueueScreen(self.services))
         if self.open_ref is not None:
             self.push_screen(OrderScreen(self.services, self.open_ref))
             if self.pack:
-                self.notify("The pack screen is not built yet; here is the order.", markup=False)
+                self.push_screen(PackScreen(self.services, self.open_ref))
         if self.unknown_keys:
             self.notify(
                 "Unknown binding ids in [keys]: " + ", ".join(self.unknown_keys) + " (see ?)",
@@ -98,7 +152,16 @@ class PacklineApp(App[None]):
                 timeout=10,
             )
 
+    @work(exit_on_error=False, group="notify", exclusive=True, name="deliver notifications")
+    async def deliver_notifications(self) -> None:
+        """The outbox worker, in the background while the console runs: Save stays
+        instant, e-mails go out behind it; it logs its own errors and keeps going."""
+        run_forever = getattr(getattr(self.services, "notifications", None), "run_forever", None)
+        if run_forever is not None:
+            await run_forever(self._notify_stop)
+
     async def on_unmount(self) -> None:
+        self._notify_stop.set()
         if self.owns_services:
             close = getattr(self.services, "close", None)
             if close is not None:
@@ -125,6 +188,11 @@ class PacklineApp(App[None]):
             "OrderScreen": "order",
             "StatusDialog": "set status",
             "MemoDialog": "memo",
+            "TrackingScreen": "tracking",
+            "OutboxScreen": "outbox",
+            "ChargeDialog": "charge",
+            "RefundDialog": "refund",
+            "PackScreen": "pack",
         }.get(name, name)
 
     def key_help(self) -> list[KeyHelp]:

@@ -83,7 +83,14 @@ def open_console(
 
     from console.app import PacklineApp
 
-    app = PacklineApp(services, order=order, pack=pack, keymap=settings.keys, owns_services=True)
+    app = PacklineApp(
+        services,
+        order=order,
+        pack=pack,
+        keymap=settings.keys,
+        owns_services=True,
+        run_notifications=True,
+    )
     app.run()
     if app.return_code:
         sys.exit(app.return_code)

@@ -19,11 +19,16 @@ from textual.widgets import Footer, Static
 
 from screens import order_sections as sections
 from screens.base import FailureReports
+from screens.confirm import ConfirmDialog
 from screens.memo_dialog import MemoDialog
-from screens.ports import ConsoleServices
+from screens.pack import PackScreen
+from screens.payment_dialogs import ChargeDialog, RefundDialog
+from screens.ports import ConsoleServices, payments_of, print_documents
 from screens.status_dialog import StatusDialog, StatusOutcome, Target
+from screens.tracking import TrackingScreen
 from services.errors import Conflict
-from services.views import OrderDetail
+from services.statuses import Status
+from services.views import OrderDetail, PaymentResult
 from styles import tcss
 
 POLL_SECONDS = 1.0
@@ -46,14 +51,16 @@ class OrderScreen(FailureReports, Screen[None]):
         Binding("s", "set_status", "Status", id="order.set_status"),
         Binding("m", "memo", "Memo", id="order.memo"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="order.reload"),
-        Binding("c", "later('charge')", "Charge (later)", show=False, id="order.charge"),
-        Binding("r", "later('refund')", "Refund (later)", show=False, id="order.refund"),
-        Binding("p", "later('pack')", "Pick & pack (later)", show=False, id="order.pack"),
+        Binding("c", "charge", "Charge", id="order.charge"),
+        Binding("r", "refund", "Refund", show=False, id="order.refund"),
+        Binding("p", "pack", "Pack", id="order.pack"),
         Binding(
             "v", "later('vendor_pos')", "Vendor POs (later)", show=False, id="order.vendor_pos"
         ),
-        Binding("t", "later('tracking')", "Tracking (later)", show=False, id="order.tracking"),
+        Binding("t", "tracking", "Tracking", id="order.tracking"),
         Binding("e", "later('edit')", "Edit (later)", show=False, id="order.edit"),
+        Binding("i", "print('invoice')", "Print invoice", show=False, id="order.print_invoice"),
+        Binding("I", "print('slip')", "Print packing slip", show=False, id="order.print_slip"),
     ]
 
     def __init__(self, services: ConsoleServices, ref: str | int) -> None:
@@ -166,7 +173,7 @@ class OrderScreen(FailureReports, Screen[None]):
             self.app.exit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("set_status", "memo"):
+        if action in ("set_status", "memo", "tracking", "charge", "refund"):
             return self.detail is not None
         return True
 
@@ -184,6 +191,30 @@ class OrderScreen(FailureReports, Screen[None]):
         label = self.workflow.labels[detail.status]
         mailed = " · customer e-mail queued" if outcome.notify else ""
         self.notify(f"#{detail.number} is now {label}{mailed}", markup=False)
+        if detail.status is Status.CANCELED:
+            self.offer_refund(detail.number)
+
+    @work(exit_on_error=False, group="refund-offer", name="look up what was paid")
+    async def offer_refund(self, number: int) -> None:
+        """Canceled with money still held: offer the refund in the same step."""
+        summary = await payments_of(self.services).summary(number)
+        if summary.refundable <= 0:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.push_screen(RefundDialog(self.services, number), self._paid)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Refund the customer?",
+                f"#{number} is canceled and {summary.money(summary.refundable)} of the "
+                "customer's money is still held. Refund it now?",
+                yes="Refund…",
+                no="Not now",
+            ),
+            answer,
+        )
 
     def action_memo(self) -> None:
         if self.detail is not None:
@@ -195,6 +226,37 @@ class OrderScreen(FailureReports, Screen[None]):
         if detail is not None:
             self.show_detail(detail)
             self.notify(f"memo added to #{detail.number}", markup=False)
+
+    def action_print(self, kind: str) -> None:
+        if self.detail is not None:
+            self.print_document(kind, self.detail.number)
+
+    @work(exit_on_error=False, group="print", exclusive=True, name="print")
+    async def print_document(self, kind: str, number: int) -> None:
+        """Invoice or packing slip to the configured printer (`printer` setting)."""
+        jobs = await print_documents(self.services, kind, number)
+        names = ", ".join(job.document for job in jobs)
+        where = jobs[0].printer if jobs else "the printer"
+        self.notify(f"printed {names} to {where}", markup=False)
+
+    def action_tracking(self) -> None:
+        if self.detail is not None:
+            self.app.push_screen(TrackingScreen(self.services, self.detail.number))
+
+    def action_charge(self) -> None:
+        if self.detail is not None:
+            self.app.push_screen(ChargeDialog(self.services, self.detail.number), self._paid)
+
+    def action_refund(self) -> None:
+        if self.detail is not None:
+            self.app.push_screen(RefundDialog(self.services, self.detail.number), self._paid)
+
+    def _paid(self, result: PaymentResult | None) -> None:
+        if result is not None:
+            self.load()
+
+    def action_pack(self) -> None:
+        self.app.push_screen(PackScreen(self.services, self.ref), lambda _: self.load())
 
     def action_later(self, what: str) -> None:
         self.notify(f"{LATER.get(what, what).capitalize()} is not built yet", markup=False)

@@ -131,3 +131,23 @@ async def test_opens_on_one_order_and_pack_says_why_it_cannot(shop: Services) ->
         await settle(pilot)
         assert isinstance(app.screen, OrderScreen)
         await wait_for(pilot, lambda: "cannot be packed" in screen_text(app))
+
+
+def test_stylesheets_ship_with_the_package() -> None:
+    """CSS is found by absolute path inside the styles package, which pyproject ships."""
+    import tomllib
+    from pathlib import Path
+
+    import styles
+
+    root = Path(__file__).resolve().parents[2]
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "*.tcss" in data["tool"]["setuptools"]["package-data"]["styles"]
+    for cls in (PacklineApp, *KEYED):
+        css = getattr(cls, "CSS_PATH", None)
+        if css is None:
+            continue
+        path = Path(str(css))
+        assert path.is_absolute() and path.exists(), cls
+        assert path.parent == Path(styles.__file__).resolve().parent, cls
+        assert path.suffix == ".tcss"
