@@ -333,34 +333,44 @@ class OrderService:
     async def _search_filters(
         self, uow: UnitOfWork, words: list[str]
     ) -> list[ColumnElement[bool]] | None:
-        """WHERE clauses for a search, chosen per word by how many orders it matches.
+        """WHERE clauses for a search, chosen by how many orders each word matches.
 
-        A rare word lists its orders (looked up by id); a common one is checked while
-        the sort index is walked, so the page stops after `limit` hits instead of
-        sorting every match. None: nothing matches.
+        Few matches (one rare word, or several words whose lists meet in few orders):
+        the orders are looked up by id. Many: each row is checked while the sort index
+        is walked, so the page stops after `limit` hits instead of sorting every match.
+        None: nothing matches.
         """
-        listed: set[int] | None = None
-        common: list[ColumnElement[bool]] = []
+        found: list[tuple[int, str]] = []
         for word in words:
-            matches = search.prefix_select(word)
-            capped = select(func.count()).select_from(matches.limit(SEARCH_COMMON + 1).subquery())
-            found = int((await uow.session.execute(capped)).scalar_one())
-            if found == 0:
+            capped = select(func.count()).select_from(
+                search.prefix_select(word).limit(SEARCH_COMMON + 1).subquery()
+            )
+            count = int((await uow.session.execute(capped)).scalar_one())
+            if count == 0:
                 return None
-            if found <= SEARCH_LIST_LIMIT:
-                ids = set((await uow.session.execute(matches.distinct())).scalars())
-                listed = ids if listed is None else listed & ids
-                if not listed:
+            found.append((count, word))
+        found.sort()
+        listable = [word for count, word in found if count <= SEARCH_COMMON]
+        # So common that a match turns up every few rows: test each row as it comes.
+        tests = [
+            search.prefix_select(word).where(OrderSearchTerm.order_id == Order.id).exists()
+            for count, word in found
+            if count > SEARCH_COMMON
+        ]
+        if listable and (found[0][0] <= SEARCH_LIST_LIMIT or len(listable) > 1):
+            ids: set[int] | None = None
+            for word in listable:
+                got = set(
+                    (await uow.session.execute(search.prefix_select(word).distinct())).scalars()
+                )
+                ids = got if ids is None else ids & got
+                if not ids:
                     return None
-            elif found <= SEARCH_COMMON:
-                # `id + 0`: check membership in the word's id list during the index walk.
-                common.append((Order.id + 0).in_(matches))
-            else:
-                # So common that a match turns up every few rows: test each row as it comes.
-                common.append(matches.where(OrderSearchTerm.order_id == Order.id).exists())
-        if listed is not None:
-            return [Order.id.in_(listed), *common]
-        return common
+            if ids is not None and len(ids) <= SEARCH_LIST_LIMIT:
+                return [Order.id.in_(ids), *tests]
+        # `id + 0`: membership in each word's id list, checked during the index walk.
+        members = [(Order.id + 0).in_(search.prefix_select(word)) for word in listable]
+        return [*members, *tests]
 
     async def _status_filter(self, uow: UnitOfWork, flt: OrderFilter) -> ColumnElement[bool]:
         """The status condition, written so the database walks the right index.
