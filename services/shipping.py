@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,6 +67,11 @@ MAX_LINES = 500
 SHIP_DATE_SLACK = timedelta(days=1)
 AUTO_COMPLETE_LIMIT = 1000
 TRACKING_CONCURRENCY = 8
+
+# Stock follows the goods (services/inventory.py registers these): called inside the
+# shipment's transaction with the lines and units that left, or that came back when a
+# shipment is deleted, before the status changes.
+StockHook = Callable[[UnitOfWork, Order, Sequence[tuple[OrderLine, int]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ class ShippingService:
         self.orders = orders
         self.settings = settings
         self.clock = clock
+        self.on_shipped: list[StockHook] = []
+        self.on_unshipped: list[StockHook] = []
 
     def _uow(self, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.db, write=write, clock=self.clock, actor=self.orders.operator)
@@ -288,6 +295,8 @@ class ShippingService:
                     line.packed = max(line.packed - qty, 0)
             uow.session.add(shipment)
             await uow.session.flush()
+            for hook in self.on_shipped:
+                await hook(uow, order, take)
 
             payload = self._payload(order, shipment, tracking, take)
             everything = all(ln.shipped >= ln.quantity for ln in order.lines)
@@ -517,6 +526,9 @@ class ShippingService:
                     line.packed = min(line.packed + sl.quantity, line.quantity - line.shipped)
             shipment.deleted_at = uow.clock()
             shipment.delete_reason = why
+            back = [(lines[sl.order_line_id], sl.quantity) for sl in shipment.lines]
+            for hook in self.on_unshipped:
+                await hook(uow, order, back)
             if all(ln.shipped >= ln.quantity for ln in order.lines):
                 target = S.SHIPPED
             elif any(ln.shipped > 0 for ln in order.lines):

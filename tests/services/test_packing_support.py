@@ -18,6 +18,7 @@ from services.seed import seed_database
 from services.settings import load_settings
 from services.statuses import PaymentStatus, Status
 from tests.conftest import FixedClock
+from tests.services.stock_support import stock_up
 
 ADDRESS = NewAddress(
     name="Grace Hopper", line1="1 Compiler Road", city="Arlington", postal_code="22201"
@@ -65,6 +66,7 @@ async def check_catalogue(services: Services) -> None:
 async def seed_shop(services: Services) -> Services:
     await seed_database(services.db, orders=0, seed=1, anchor=date(2026, 11, 20))
     await check_catalogue(services)
+    await stock_up(services)  # processing reserves stock; these tests are not about stock
     return services
 
 

@@ -31,6 +31,7 @@ from services.models import (
 from services.orders import NewAddress, NewOrder
 from services.seed import seed_database
 from services.statuses import Fulfillment, PaymentStatus, Status
+from tests.services.stock_support import stock_up
 
 ADDRESS = NewAddress(
     name="Ada Lovelace",
@@ -59,6 +60,7 @@ def off_by_one(number: str) -> str:
 
 async def seed_catalogue(services: Services) -> None:
     await seed_database(services.db, orders=0, seed=1, anchor=date(2026, 11, 20))
+    await stock_up(services)  # processing reserves stock; these tests are not about stock
 
 
 async def new_order(
