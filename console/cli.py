@@ -515,6 +515,11 @@ _GROUPS: list[str] = [
     "console.cli_pack:packages_cmd",
     "console.cli_pay:pay_group",
     "console.cli_pay:review_cmd",
+    "console.cli_import:import_group",
+    "console.cli_import:export_group",
+    "console.cli_stock:stock_group",
+    "console.cli_edit:edit_cmd",
+    "console.cli_edit:new_order_cmd",
 ]
 
 
