@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from services.db import Database
 from services.documents import DocumentService
+from services.exports import ExportService
 from services.gateways import build_gateway
+from services.imports import ImportService
 from services.inventory import InventoryService
 from services.notifications import NotificationService
+from services.order_edits import OrderEditService
 from services.orders import OrderService
 from services.packing import PackService
 from services.payments import PaymentService
@@ -38,13 +41,20 @@ class Services:
     review: ReviewService
     payments: PaymentService
     inventory: InventoryService
+    imports: ImportService
+    exports: ExportService
+    edits: OrderEditService
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
         db = Database(settings.db)
         workflow = Workflow.from_config(settings.statuses.disabled, settings.statuses.labels)
         orders = OrderService(
-            db, workflow, operator=settings.operator, clock=clock, webhooks=tuple(settings.webhooks)
+            db,
+            workflow,
+            operator=settings.operator,
+            clock=clock,
+            webhooks=tuple(settings.webhooks),
         )
         notifications = NotificationService(db, settings, workflow, clock=clock)
         packing = PackService(db, orders, settings, operator=settings.operator, clock=clock)
@@ -104,6 +114,9 @@ class Services:
             review=review,
             payments=payments,
             inventory=inventory,
+            imports=ImportService(db, orders, inventory, settings, clock=clock),
+            exports=ExportService(db, operator=settings.operator, clock=clock),
+            edits=OrderEditService(db, orders, inventory, clock=clock),
         )
 
     @classmethod

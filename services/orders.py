@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, intersect, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from services import outbox, search
@@ -358,15 +358,16 @@ class OrderService:
             if count > SEARCH_COMMON
         ]
         if listable and (found[0][0] <= SEARCH_LIST_LIMIT or len(listable) > 1):
-            ids: set[int] | None = None
-            for word in listable:
-                got = set(
-                    (await uow.session.execute(search.prefix_select(word).distinct())).scalars()
-                )
-                ids = got if ids is None else ids & got
-                if not ids:
-                    return None
-            if ids is not None and len(ids) <= SEARCH_LIST_LIMIT:
+            # The database intersects the lists (in C); only the shared ids come back.
+            shared = (
+                intersect(*(search.prefix_select(word) for word in listable))
+                if len(listable) > 1
+                else search.prefix_select(listable[0]).distinct()
+            )
+            ids = set((await uow.session.execute(shared.limit(SEARCH_LIST_LIMIT + 1))).scalars())
+            if not ids:
+                return None
+            if len(ids) <= SEARCH_LIST_LIMIT:
                 return [Order.id.in_(ids), *tests]
         # `id + 0`: membership in each word's id list, checked during the index walk.
         members = [(Order.id + 0).in_(search.prefix_select(word)) for word in listable]

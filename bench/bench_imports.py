@@ -1,0 +1,264 @@
+"""Import and export figures. Prints them; asserts nothing.
+
+1. Import of a 100,000-row Shopify order export into SQLite (`packline import shopify`'s
+   service path): seconds and rows/s, next to a plain `sqlite3` executemany of the same
+   rows (csv.reader + one INSERT per row into a table of the file's columns) in the same
+   run; then the same file again (the idempotent no-op).
+2. Export of 1M orders (`packline export csv`): time and peak memory (the process's max
+   RSS), next to an export of 10k orders, to show memory does not grow with the orders.
+   Uses a seeded 1M database under bench/out/ (bench/out/orders-1000000.sqlite, made by
+   `packline --db FILE seed --orders 1000000`, about 6 minutes) if there is one.
+
+    .venv/bin/python bench/bench_imports.py [--rows 100000] [--export-orders 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.container import Services  # noqa: E402
+from services.seed import seed_database  # noqa: E402
+from services.settings import load_settings  # noqa: E402
+from services.shopify_csv import HEADER  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+ANCHOR = date(2026, 11, 20)
+
+
+def make_export(path: Path, rows: int, seed: int = 9) -> int:
+    """A Shopify-layout file of about `rows` rows: 1-5 lines an order, most orders fulfilled
+    (a shop's history), some canceled, some still to ship; returns the orders written."""
+    rng = random.Random(seed)
+    col = {name: i for i, name in enumerate(HEADER)}
+    emails = [f"customer{n}@example.org" for n in range(rows // 5)]
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    written = orders = 0
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(HEADER)
+        while written < rows:
+            orders += 1
+            name = f"#{1000 + orders}"
+            email = rng.choice(emails)
+            placed = start + timedelta(minutes=orders * 7)
+            created = placed.strftime("%Y-%m-%d %H:%M:%S %z")
+            n_lines = min(rng.randint(1, 5), rows - written)
+            roll = rng.random()
+            fulfilled, canceled = roll < 0.8, 0.8 <= roll < 0.85
+            items = [
+                (f"PL-{10000 + rng.randrange(200)}", rng.randint(1, 3), rng.randint(300, 9000))
+                for _ in range(n_lines)
+            ]
+            subtotal = sum(q * p for _, q, p in items)
+            for i, (sku, qty, price) in enumerate(items):
+                row = [""] * len(HEADER)
+
+                def put(key: str, value: str, row: list[str] = row) -> None:
+                    row[col[key]] = value
+
+                put("Name", name)
+                put("Email", email)
+                put("Created at", created)
+                put("Lineitem quantity", str(qty))
+                put("Lineitem name", f"Product {sku}")
+                put("Lineitem price", f"{price / 100:.2f}")
+                put("Lineitem sku", sku)
+                put("Lineitem requires shipping", "true")
+                put("Lineitem fulfillment status", "fulfilled" if fulfilled else "pending")
+                if i == 0:
+                    put("Financial Status", "refunded" if canceled else "paid")
+                    put("Paid at", created)
+                    put("Fulfillment Status", "fulfilled" if fulfilled else "unfulfilled")
+                    put("Currency", "USD")
+                    put("Subtotal", f"{subtotal / 100:.2f}")
+                    put("Shipping", "5.00")
+                    put("Taxes", "0.00")
+                    put("Total", f"{(subtotal + 500) / 100:.2f}")
+                    put("Shipping Method", "Standard")
+                    for word in ("Billing", "Shipping"):
+                        put(f"{word} Name", f"Customer {email[8:-12]}")
+                        put(f"{word} Address1", f"{rng.randint(1, 999)} Main Street")
+                        put(f"{word} City", "Springfield")
+                        put(f"{word} Zip", f"'0{rng.randint(1000, 9999)}")
+                        put(f"{word} Province", "MA")
+                        put(f"{word} Country", "US")
+                    put("Payment Method", "Shopify Payments")
+                    if canceled:
+                        put("Cancelled at", created)
+                        put("Refunded Amount", f"{(subtotal + 500) / 100:.2f}")
+                w.writerow(row)
+                written += 1
+    return orders
+
+
+def baseline(path: Path, db: Path) -> float:
+    """Plain sqlite3: read the same CSV, executemany every row into one table, commit."""
+    db.unlink(missing_ok=True)
+    started = time.perf_counter()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        cols = ", ".join(f'"{h}" TEXT' for h in header)
+        conn.execute(f"CREATE TABLE rows ({cols})")
+        marks = ", ".join("?" for _ in header)
+        conn.executemany(f"INSERT INTO rows VALUES ({marks})", reader)
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - started
+
+
+async def import_once(url: str, path: Path, *, fresh: bool) -> tuple[float, dict[str, Any]]:
+    s = await Services.open(load_settings(db=url, operator="bench"))
+    try:
+        if fresh:
+            await seed_database(s.db, orders=0, seed=1, anchor=ANCHOR)
+        spent = [0.0]
+
+        def timed(hook: Any) -> Any:
+            async def run(*args: Any) -> None:
+                begun = time.perf_counter()
+                try:
+                    await hook(*args)
+                finally:
+                    spent[0] += time.perf_counter() - begun
+
+            return run
+
+        # Measuring only: how much of the time the arrival checks (risk review, payment
+        # holds, owned by services/review.py and payments.py) take.
+        s.orders.arrival_hooks[:] = [timed(h) for h in s.orders.arrival_hooks]
+        started = time.perf_counter()
+        report = await s.imports.import_file(path, "shopify")
+        seconds = time.perf_counter() - started
+        return seconds, {
+            "rows": report.rows,
+            "created": len(report.created),
+            "unchanged": report.unchanged,
+            "updated": len(report.followed),
+            "rejected": len(report.rejected),
+            "arrival": spent[0],
+        }
+    finally:
+        await s.close()
+
+
+EXPORT_CHILD = """
+import asyncio, json, resource, sys, time
+sys.path.insert(0, {root!r})
+from services.container import Services
+from services.settings import load_settings
+
+async def main():
+    s = await Services.open(load_settings(db={url!r}, operator="bench"))
+    try:
+        refs = None
+        if {limit}:
+            from sqlalchemy import select
+            from services.models import Order
+            async with s.db.read_session() as session:
+                refs = list((await session.execute(
+                    select(Order.number).order_by(Order.id).limit({limit}))).scalars())
+        started = time.perf_counter()
+        report = await s.exports.export_csv({out!r}, refs=refs)
+        seconds = time.perf_counter() - started
+    finally:
+        await s.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({{"orders": report.orders, "rows": report.rows, "seconds": seconds,
+                      "peak_mb": peak}}))
+
+asyncio.run(main())
+"""
+
+
+def export_in_child(db: Path, out: Path, limit: int) -> dict[str, float]:
+    """The export in a fresh process, so its max RSS is the export's own."""
+    code = EXPORT_CHILD.format(root=str(ROOT), url=str(db), out=str(out), limit=limit)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--export-orders", type=int, default=1_000_000)
+    parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--skip-import", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    if not args.skip_import:
+        source = OUT / f"imports-{args.rows}.csv"
+        if not source.exists():
+            orders = make_export(source, args.rows)
+            print(f"wrote {source.name}: {args.rows} rows, {orders} orders")
+        size_mb = source.stat().st_size / 1e6
+        base = baseline(source, OUT / "imports-baseline.sqlite")
+        target = OUT / "imports-target.sqlite"
+        for p in target.parent.glob(target.name + "*"):
+            p.unlink()
+        url = f"sqlite+aiosqlite:///{target}"
+        first, report = asyncio.run(import_once(url, source, fresh=True))
+        again, report2 = asyncio.run(import_once(url, source, fresh=False))
+        rows = report["rows"]
+        print(f"\nImport of {rows:,} Shopify rows ({size_mb:.0f} MB), SQLite")
+        print(f"  plain sqlite3 executemany  {base:7.2f} s  {rows / base:10,.0f} rows/s")
+        print(
+            f"  packline import shopify    {first:7.2f} s  {rows / first:10,.0f} rows/s  "
+            f"({first / base:.1f}x the baseline; {report['created']:,} orders)"
+        )
+        hooks = report["arrival"]
+        print(
+            f"    of which arrival checks  {hooks:7.2f} s  (risk review and payment holds of the "
+            f"orders arriving new; without them {first - hooks:.2f} s, "
+            f"{(first - hooks) / base:.1f}x)"
+        )
+        print(
+            f"  the same file again        {again:7.2f} s  {rows / again:10,.0f} rows/s  "
+            f"({report2['unchanged']:,} unchanged, {report2['created']} new)"
+        )
+
+    if not args.skip_export:
+        big = OUT / f"orders-{args.export_orders}.sqlite"
+        if not big.exists():
+            print(
+                f"\n(no {big.name}: make it with `packline --db {big} seed --orders "
+                f"{args.export_orders}`, about 6 minutes per million)"
+            )
+            return
+        out = OUT / "export.csv"
+        small = export_in_child(big, out, 10_000)
+        full = export_in_child(big, out, 0)
+        out.unlink(missing_ok=True)
+        print(f"\nExport to CSV (Shopify layout), SQLite, {big.name}")
+        for label, f in (("10k orders", small), (f"{full['orders']:,.0f} orders", full)):
+            print(
+                f"  {label:<16} {f['seconds']:7.1f} s  {f['orders'] / f['seconds']:8,.0f} "
+                f"orders/s  {f['rows']:,.0f} rows  peak RSS {f['peak_mb']:.0f} MB"
+            )
+    _ = resource  # imported for the child's figures' meaning (max RSS)
+
+
+if __name__ == "__main__":
+    main()
