@@ -1,0 +1,154 @@
+"""What a return (RMA) looks like to a screen or the CLI: frozen views with `to_json()`,
+and the plain requests a caller builds. The service is services/returns.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.views import OrderDetail, PaymentResult, iso, money
+
+RMA_PREFIX = "RMA-"
+REQUESTED = "requested"
+RECEIVED = "received"
+CANCELED = "canceled"
+RESTOCK = "restock"
+WRITE_OFF = "write_off"
+
+
+def rma_name(return_id: int) -> str:
+    return f"{RMA_PREFIX}{return_id}"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Goods that came back for one line: `code` is its SKU or a barcode of its product
+    (what a scanner reads); `restock` puts them back on the shelf, else they are written off."""
+
+    code: str
+    quantity: int = 1
+    restock: bool = True
+
+
+@dataclass(frozen=True)
+class ReturnLineView:
+    line_id: int
+    sku: str
+    name: str
+    unit_price: int
+    quantity: int  # asked to return
+    received: int  # came back (0 until received)
+    disposition: str  # "" until received, then restock | write_off
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "line_id": self.line_id,
+            "sku": self.sku,
+            "name": self.name,
+            "unit_price": self.unit_price,
+            "quantity": self.quantity,
+            "received": self.received,
+            "disposition": self.disposition or None,
+        }
+
+
+@dataclass(frozen=True)
+class ReturnView:
+    id: int
+    order_number: int
+    status: str  # requested | received | canceled
+    reason: str
+    created_at: datetime
+    created_by: str
+    received_at: datetime | None
+    exchange_order: int | None
+    currency: str
+    lines: tuple[ReturnLineView, ...]
+
+    @property
+    def rma(self) -> str:
+        return rma_name(self.id)
+
+    @property
+    def value(self) -> int:
+        """What the goods asked back are worth at the prices paid."""
+        return sum(ln.quantity * ln.unit_price for ln in self.lines)
+
+    @property
+    def value_text(self) -> str:
+        return money(self.value, self.currency)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rma": self.rma,
+            "id": self.id,
+            "order": self.order_number,
+            "status": self.status,
+            "reason": self.reason,
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+            "received_at": iso(self.received_at),
+            "exchange_order": self.exchange_order,
+            "value": self.value,
+            "currency": self.currency,
+            "lines": [ln.to_json() for ln in self.lines],
+        }
+
+
+@dataclass(frozen=True)
+class ReturnableLine:
+    """A line of a shipped order and how much of it may still be asked back."""
+
+    line_id: int
+    sku: str
+    name: str
+    shipped: int
+    in_returns: int  # asked back in open returns, or received in closed ones
+    returnable: int
+    unit_price: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "line_id": self.line_id,
+            "sku": self.sku,
+            "name": self.name,
+            "shipped": self.shipped,
+            "in_returns": self.in_returns,
+            "returnable": self.returnable,
+            "unit_price": self.unit_price,
+        }
+
+
+@dataclass(frozen=True)
+class ReturnResult:
+    """A return after an action, the order as it is now, and what followed (a refund, an
+    exchange order, notes for the operator such as a refund that could not be made)."""
+
+    return_: ReturnView
+    order: OrderDetail
+    refund: PaymentResult | None = None
+    exchange: OrderDetail | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "return": self.return_.to_json(),
+            "order": {
+                "number": self.order.number,
+                "status": self.order.status.value,
+                "payment_status": self.order.row.payment_status.value,
+                "version": self.order.version,
+            },
+            "refund": (
+                {
+                    "outcome": self.refund.outcome,
+                    "message": self.refund.message,
+                    "amount": self.refund.payment.amount,
+                }
+                if self.refund is not None
+                else None
+            ),
+            "exchange": self.exchange.to_json() if self.exchange is not None else None,
+            "notes": list(self.notes),
+        }
