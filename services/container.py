@@ -10,6 +10,7 @@ from services.exports import ExportService
 from services.gateways import build_gateway
 from services.imports import ImportService
 from services.inventory import InventoryService
+from services.live import ChangeFeed  # imports live_signal: this process's writes NOTIFY
 from services.notifications import NotificationService
 from services.order_edits import OrderEditService
 from services.orders import OrderService
@@ -17,6 +18,8 @@ from services.packing import PackService
 from services.payments import PaymentService
 from services.picking import PickService
 from services.printing import PrintService
+from services.purchasing import PurchasingService
+from services.returns import ReturnService
 from services.review import ReviewService
 from services.roles import Roles
 from services.settings import Settings
@@ -44,6 +47,9 @@ class Services:
     imports: ImportService
     exports: ExportService
     edits: OrderEditService
+    purchasing: PurchasingService
+    returns: ReturnService
+    live: ChangeFeed
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
@@ -55,6 +61,7 @@ class Services:
             operator=settings.operator,
             clock=clock,
             webhooks=tuple(settings.webhooks),
+            staff_email=settings.shop.staff_email,
         )
         notifications = NotificationService(db, settings, workflow, clock=clock)
         packing = PackService(db, orders, settings, operator=settings.operator, clock=clock)
@@ -117,6 +124,9 @@ class Services:
             imports=ImportService(db, orders, inventory, settings, clock=clock),
             exports=ExportService(db, operator=settings.operator, clock=clock),
             edits=OrderEditService(db, orders, inventory, clock=clock),
+            purchasing=PurchasingService(db, orders, settings, clock=clock),
+            returns=ReturnService(db, orders, payments, inventory, clock=clock),
+            live=ChangeFeed(db, clock=clock),
         )
 
     @classmethod
@@ -131,4 +141,5 @@ class Services:
         return services
 
     async def close(self) -> None:
+        await self.live.stop()
         await self.db.dispose()

@@ -23,6 +23,7 @@ from console.cli import cli
 from services.statuses import Status
 from tests.services.test_notify_support import (
     SENDER,
+    STAFF,
     free_port,
     new_order,
     notify_settings,
@@ -66,8 +67,13 @@ def test_list_retry_discard_set_recipient(db: str) -> None:
     numbers = make_shop(db, free_port(), [("", True), ("a@example.org", True), ("b@x.org", True)])
     listed = invoke(db, "notify", "list", "--json")
     assert listed.exit_code == 0, listed.output
-    entries = json.loads(listed.stdout)
-    assert [e["order"] for e in entries] == numbers[::-1]  # newest first
+    everything = json.loads(listed.stdout)
+    # each order: the staff's new-order notice, then the processing e-mail; newest first
+    assert [(e["order"], e["event"]) for e in everything] == [
+        (n, event) for n in numbers[::-1] for event in ("processing", "new_order_staff")
+    ]
+    assert {e["to"] for e in everything if e["event"] == "new_order_staff"} == {STAFF}
+    entries = [e for e in everything if e["event"] == "processing"]
     assert set(entries[0]) >= {"id", "order", "event", "channel", "to", "state", "error"}
     dead, queued_a, queued_b = entries[::-1]
     assert (dead["state"], dead["to"], dead["event"]) == ("dead", "", "processing")
@@ -113,16 +119,18 @@ def test_run_once_and_all(db: str) -> None:
     down = invoke(db, "notify", "run", "--once", "--json", env=env)
     assert down.exit_code == 0, down.output
     report: dict[str, Any] = json.loads(down.stdout)
-    assert (report["sent"], report["failed"]) == (0, 2)
+    assert (report["sent"], report["failed"]) == (0, 4)  # 2 changes, 2 staff notices
     assert "cannot reach the mail server" in report["errors"][0]
     with smtp_server(port) as (_, inbox):
         waiting = invoke(db, "notify", "run", "--once", env=env)
         assert waiting.stdout.startswith("sent 0, failed 0")  # still backing off
         now = invoke(db, "notify", "run", "--once", "--all", env=env)
-        assert now.exit_code == 0 and now.stdout.startswith("sent 2, failed 0"), now.output
+        assert now.exit_code == 0 and now.stdout.startswith("sent 4, failed 0"), now.output
         assert sorted(r for m in inbox.messages for r in m.rcpt) == [
             "a@example.org",
             "b@example.org",
+            STAFF,
+            STAFF,
         ]
 
 
@@ -146,13 +154,13 @@ def test_run_until_sigterm(db: str) -> None:
         )
         try:
             deadline = time.monotonic() + 20
-            while not inbox.messages and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert len(inbox.messages) == 1
-            make_shop(db, port, [("b@example.org", True)])  # picked up by polling
             while len(inbox.messages) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert len(inbox.messages) == 2
+            assert sorted(m.rcpt[0] for m in inbox.messages) == ["a@example.org", STAFF]
+            make_shop(db, port, [("b@example.org", True)])  # picked up by polling
+            while len(inbox.messages) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(inbox.customers()) == 2 and len(inbox.to(STAFF)) == 2
         finally:
             worker.send_signal(signal.SIGTERM)
             _, err = worker.communicate(timeout=20)

@@ -30,6 +30,7 @@ from services.webhooks import verify_signature
 from tests.conftest import FixedClock
 from tests.services.test_notify_support import (
     SENDER,
+    STAFF,
     Inbox,
     Received,
     free_port,
@@ -89,10 +90,16 @@ async def test_e_mails_arrive_with_both_parts_comment_and_tracking(
     await ship(shop, number, expected=date(2026, 11, 25))
     await shop.orders.set_status(number, Status.SHIPPED, comment="Enjoy <3", notify=True)
     report = await shop.notifications.run_once()
-    assert (report.sent, report.failed, report.dead) == (3, 0, 0)
+    assert (report.sent, report.failed, report.dead) == (4, 0, 0)
 
-    assert [m.rcpt for m in inbox.messages] == [["ada@example.org"]] * 3
-    confirmation, processing, shipped = inbox.messages
+    # the staff address hears of the new order, with who ordered what
+    [staff] = inbox.to(STAFF)
+    assert staff.rcpt == [STAFF]
+    assert staff.message["Subject"] == f"New order #{number}: $33.97 from Ada Lovelace"
+    assert "Customer: Ada Lovelace <ada@example.org>" in staff.part("plain")
+    assert "PL-10001" in staff.part("plain") and "PL-10001" in staff.part("html")
+    assert [m.rcpt for m in inbox.customers()] == [["ada@example.org"]] * 3
+    confirmation, processing, shipped = inbox.customers()
     assert confirmation.message["Subject"] == f"We have received your order #{number}"
     assert processing.message["Subject"] == f"We are preparing your order #{number}"
     assert shipped.message["Subject"] == f"Your order #{number} has shipped"
@@ -110,17 +117,23 @@ async def test_e_mails_arrive_with_both_parts_comment_and_tracking(
     assert "Wednesday, November 25, 2026" in shipped.part("plain")
 
     mails = await rows(shop, channel="email")
-    assert [n.state for n in mails] == [NotificationState.SENT] * 3
+    assert [n.event for n in mails] == [
+        "order_confirmation",
+        "new_order_staff",
+        "processing",
+        "shipped",
+    ]
+    assert [n.state for n in mails] == [NotificationState.SENT] * 4
     assert all(n.attempts == 1 and n.sent_at is not None for n in mails)
     keys_once(inbox, mails)
     # one connection for the whole batch
     assert len({m.peer for m in inbox.messages}) == 1
     # the order shows them as sent
     detail = await shop.orders.show(number)
-    assert [n.state for n in detail.notifications] == ["sent"] * 3
+    assert [n.state for n in detail.notifications] == ["sent"] * 4
     # nothing left: a second pass sends nothing
     assert (await shop.notifications.run_once()).claimed == 0
-    assert len(inbox.messages) == 3
+    assert len(inbox.messages) == 4
 
 
 async def test_save_without_e_mail_sends_nothing_and_bulk_sends_one_each(
@@ -133,11 +146,12 @@ async def test_save_without_e_mail_sends_nothing_and_bulk_sends_one_each(
     for number in numbers:  # the bulk action: one transaction per order
         await shop.orders.set_status(number, Status.PROCESSING, notify=True)
     report = await shop.notifications.run_once()
-    assert report.sent == 6
-    assert sorted(r for m in inbox.messages for r in m.rcpt) == sorted(
+    assert report.sent == 6 + 7  # one per notified change, and the staff's new-order notices
+    assert sorted(r for m in inbox.customers() for r in m.rcpt) == sorted(
         f"c{i}@example.org" for i in range(6)
     )
     assert inbox.to("ada@example.org") == []
+    assert len(inbox.to(STAFF)) == 7
 
 
 async def test_mail_server_down_saves_instantly_then_delivers_exactly_once(
@@ -153,7 +167,7 @@ async def test_mail_server_down_saves_instantly_then_delivers_exactly_once(
         assert time.perf_counter() - started < 1.5  # the change never waits for SMTP
 
         report = await shop.notifications.run_once()
-        assert (report.sent, report.failed) == (0, 3)
+        assert (report.sent, report.failed) == (0, 6)  # 3 changes, 3 new-order staff notices
         failed = await rows(shop)
         assert all(n.state is NotificationState.FAILED for n in failed)
         assert all("cannot reach the mail server" in n.last_error for n in failed)
@@ -164,11 +178,11 @@ async def test_mail_server_down_saves_instantly_then_delivers_exactly_once(
             assert (await shop.notifications.run_once()).claimed == 0  # still backing off
             clock.advance(3600)
             report = await shop.notifications.run_once()
-            assert report.sent == 3
+            assert report.sent == 6
             assert (await shop.notifications.run_once()).claimed == 0
             sent = await rows(shop)
             assert all(n.state is NotificationState.SENT and n.attempts == 2 for n in sent)
-            assert len(inbox.messages) == 3
+            assert len(inbox.messages) == 6 and len(inbox.to(STAFF)) == 3
             keys_once(inbox, sent)
     finally:
         await shop.close()
@@ -182,10 +196,16 @@ async def test_gives_up_after_max_attempts_and_staff_can_retry(
     try:
         number = await new_order(shop)
         await shop.orders.set_status(number, Status.PROCESSING, notify=True)
-        assert (await shop.notifications.run_once()).failed == 1
+        assert (await shop.notifications.run_once()).failed == 2  # the staff notice too
         clock.advance(3600)
-        assert (await shop.notifications.run_once()).dead == 1
-        [dead] = await shop.notifications.problems()
+        assert (await shop.notifications.run_once()).dead == 2
+        dead, staff = await shop.notifications.problems()  # newest first, both visible
+        assert (staff.event, staff.to, staff.state) == (
+            "new_order_staff",
+            STAFF,
+            NotificationState.DEAD,
+        )
+        assert dead.event == "processing"
         assert dead.state is NotificationState.DEAD and dead.attempts == 2
         assert dead.last_error.startswith("gave up after 2 attempts: cannot reach")
         with smtp_server(port) as (_, inbox):
@@ -193,7 +213,7 @@ async def test_gives_up_after_max_attempts_and_staff_can_retry(
             again = await shop.notifications.retry(dead.id)
             assert (again.state, again.attempts) == (NotificationState.QUEUED, 0)
             assert (await shop.notifications.run_once()).sent == 1
-            assert len(inbox.messages) == 1
+            assert [m.rcpt for m in inbox.messages] == [["ada@example.org"]]
             with pytest.raises(Refused, match="already sent"):
                 await shop.notifications.retry(dead.id)
     finally:
@@ -211,14 +231,15 @@ async def test_permanent_refusal_is_dead_at_once_temporary_one_retries(
             await new_order(shop, email=address), Status.PROCESSING, notify=True
         )
     report = await shop.notifications.run_once()
-    assert (report.sent, report.failed, report.dead) == (1, 1, 1)
-    by_to = {n.recipient: n for n in await rows(shop)}
+    assert (report.sent, report.failed, report.dead) == (1 + 3, 1, 1)  # 3 staff notices
+    by_to = {n.recipient: n for n in await rows(shop, event="processing")}
     assert by_to["gone@example.org"].state is NotificationState.DEAD
     assert "550" in by_to["gone@example.org"].last_error
     assert by_to["busy@example.org"].state is NotificationState.FAILED
     assert "451" in by_to["busy@example.org"].last_error
     # the refusals did not spoil the connection for the next message
-    assert [m.rcpt for m in inbox.messages] == [["fine@example.org"]]
+    assert [m.rcpt for m in inbox.customers()] == [["fine@example.org"]]
+    assert [m.rcpt for m in inbox.messages[-2:]] == [[STAFF], ["fine@example.org"]]
     del inbox.refuse["busy@example.org"]
     clock.advance(3600)
     assert (await shop.notifications.run_once()).sent == 1
@@ -240,19 +261,24 @@ async def test_no_recipient_is_dead_visible_and_fixable(
         await shop.notifications.set_recipient(problem.id, "ada@example.org\r\nBcc: x@y.z")
     fixed = await shop.notifications.set_recipient(problem.id, " ada@example.org ")
     assert (fixed.to, fixed.state) == ("ada@example.org", NotificationState.QUEUED)
-    assert (await shop.notifications.run_once()).sent == 1
-    assert inbox.messages[0].rcpt == ["ada@example.org"]
+    assert (await shop.notifications.run_once()).sent == 2  # and the staff's notice
+    assert [m.rcpt for m in inbox.customers()] == [["ada@example.org"]]
+    [staff] = inbox.to(STAFF)
+    assert "Customer: Ada Lovelace\n" in staff.part("plain")  # no address to show
 
 
 async def test_discard(shop: Services, smtp: tuple[int, Inbox]) -> None:
     _, inbox = smtp
     number = await new_order(shop, notify=True)
-    [row] = await rows(shop)
+    [row] = await rows(shop, event="order_confirmation")
     gone = await shop.notifications.discard(row.id)
     assert gone.state is NotificationState.DEAD and gone.last_error == "discarded by tester"
-    assert (await shop.notifications.run_once()).claimed == 0
-    assert inbox.messages == []
-    assert [n.state for n in (await shop.orders.show(number)).notifications] == ["dead"]
+    assert (await shop.notifications.run_once()).claimed == 1  # the staff notice alone
+    assert [m.rcpt for m in inbox.messages] == [[STAFF]]
+    assert [(n.event, n.state) for n in (await shop.orders.show(number)).notifications] == [
+        ("order_confirmation", "dead"),
+        ("new_order_staff", "sent"),
+    ]
 
 
 async def test_header_injection_is_neutralised(
@@ -266,7 +292,11 @@ async def test_header_injection_is_neutralised(
         db_url,
         port,
         templates_dir=str(tmp_path),
-        shop={"name": "Evil\r\nBcc: shopbcc@example.net", "reply_to": "a@b.example\r\nX: y"},
+        shop={
+            "name": "Evil\r\nBcc: shopbcc@example.net",
+            "reply_to": "a@b.example\r\nX: y",
+            "staff_email": STAFF,
+        },
     )
     shop = await open_shop(settings, clock)
     try:
@@ -275,14 +305,19 @@ async def test_header_injection_is_neutralised(
         for number in (good, bad):
             await shop.orders.set_status(number, Status.PROCESSING, notify=True)
         report = await shop.notifications.run_once()
-        assert (report.sent, report.dead) == (1, 1)
-        [m] = inbox.messages
+        assert (report.sent, report.dead) == (1 + 2, 1)  # the staff's notices go out
+        [m] = inbox.customers()
         assert m.rcpt == ["ada@example.org"]
         assert m.message["Bcc"] is None and m.message["X"] is None
         assert m.message["Subject"] == "For Eve Bcc: evil@example.net body"
         assert "shopbcc" not in m.rcpt[0]
         [dead] = await shop.notifications.problems()
         assert "not an e-mail address" in dead.last_error
+        # the customer's name is in the staff notice's subject too: one line, no headers
+        told = inbox.to(STAFF)
+        assert [s.rcpt for s in told] == [[STAFF], [STAFF]]
+        assert all(s.message["Bcc"] is None and s.message["X"] is None for s in told)
+        assert told[0].message["Subject"].endswith("from Eve Bcc: evil@example.net body")
     finally:
         await shop.close()
 
@@ -299,13 +334,14 @@ async def test_a_broken_shop_template_fails_visibly_and_stops_nothing_else(
         number = await new_order(shop, notify=True)
         await shop.orders.set_status(number, Status.PROCESSING, notify=True)
         report = await shop.notifications.run_once()
-        assert (report.sent, report.failed) == (1, 1)
+        assert (report.sent, report.failed) == (2, 1)
         [failed] = await shop.notifications.problems()
         assert failed.event == "processing"
         assert failed.last_error.startswith("template email/processing.html line 2:")
-        assert [m.message["Subject"] for m in inbox.messages] == [
+        assert [m.message["Subject"] for m in inbox.customers()] == [
             f"We have received your order #{number}"
         ]
+        assert len(inbox.to(STAFF)) == 1
         (own / "processing.html").unlink()  # the shop fixes it; the retry goes out
         clock.advance(3600)
         assert (await shop.notifications.run_once()).sent == 1
@@ -324,8 +360,8 @@ async def test_login_and_no_password_in_errors_logs_or_repr(
             caplog.set_level(logging.DEBUG)
             await shop.orders.set_status(await new_order(shop), Status.PROCESSING, notify=True)
             report = await shop.notifications.run_once()
-            assert report.failed == 1
-            [row] = await rows(shop)
+            assert report.failed == 2  # the change's e-mail and the staff notice
+            [row] = await rows(shop, event="processing")
             assert "login refused" in row.last_error
             for text in (row.last_error, caplog.text, repr(shop.settings), repr(report)):
                 assert password not in text
@@ -335,8 +371,8 @@ async def test_login_and_no_password_in_errors_logs_or_repr(
         right = notify_settings(db_url, port, smtp_user="shop", smtp_password=password)
         shop = await open_shop(right, clock, seed=False)
         try:
-            assert (await shop.notifications.run_once(retry_all=True)).sent == 1
-            assert len(inbox.messages) == 1
+            assert (await shop.notifications.run_once(retry_all=True)).sent == 2
+            assert sorted(m.rcpt[0] for m in inbox.messages) == ["ada@example.org", STAFF]
         finally:
             await shop.close()
 
@@ -354,9 +390,9 @@ async def test_concurrent_workers_never_send_one_row_twice(
         reports = await asyncio.gather(
             shop.notifications.run_once(), *(o.notifications.run_once() for o in others)
         )
-        assert sum(r.sent for r in reports) == 12
+        assert sum(r.sent for r in reports) == 24  # a confirmation and a staff notice each
         assert sum(r.lost for r in reports) == 0
-        assert len(inbox.messages) == 12
+        assert len(inbox.messages) == 24 and len(inbox.to(STAFF)) == 12
         keys_once(inbox, await rows(shop))
     finally:
         for s in (shop, *others):
@@ -432,10 +468,10 @@ async def test_worker_killed_between_send_and_mark_resends_the_same_message(
                 report = await later.notifications.run_once()
             finally:
                 await later.close()
-            assert report.sent == 3
+            assert report.sent == 6  # 3 confirmations, 3 staff notices
             done = await rows(shop)
             assert {n.state for n in done} == {NotificationState.SENT}
-            assert len(inbox.messages) == 4  # the first one twice...
+            assert len(inbox.messages) == 7  # the first one twice...
             keys_once(inbox, done)  # ...as one message: the same Message-ID
             twice = [mid for mid, n in Counter(inbox.ids()).items() if n == 2]
             assert len(twice) == 1
@@ -457,10 +493,10 @@ async def test_run_forever_wakes_early_and_stops(
         await new_order(shop, notify=True)
         shop.notifications.wake()
         for _ in range(100):
-            if inbox.messages:
+            if len(inbox.messages) >= 2:
                 break
             await asyncio.sleep(0.05)
-        assert len(inbox.messages) == 1
+        assert sorted(m.rcpt[0] for m in inbox.messages) == ["ada@example.org", STAFF]
         stop.set()
         await asyncio.wait_for(task, 5)
     finally:
@@ -481,8 +517,9 @@ async def test_webhooks_signed_retried_and_stopped(db_url: str, clock: FixedCloc
         try:
             number = await new_order(shop)
             report = await shop.notifications.run_once()
-            assert (report.sent, report.failed, report.dead) == (1, 1, 2)
-            state = {n.recipient.rsplit("/", 1)[1]: n for n in await rows(shop)}
+            # the staff notice fails too: no mail server listens in this test
+            assert (report.sent, report.failed, report.dead) == (1, 1 + 1, 2)
+            state = {n.recipient.rsplit("/", 1)[1]: n for n in await rows(shop, channel="webhook")}
             assert state["ok"].state is NotificationState.SENT
             assert state["flaky"].state is NotificationState.FAILED
             assert "HTTP 500" in state["flaky"].last_error
@@ -506,7 +543,8 @@ async def test_webhooks_signed_retried_and_stopped(db_url: str, clock: FixedCloc
 
             clock.advance(3600)
             report = await shop.notifications.run_once()
-            assert (report.claimed, report.sent) == (1, 1)  # 410 and 400 are not retried
+            # 410 and 400 are not retried; the flaky hook and the staff e-mail are
+            assert (report.claimed, report.sent) == (2, 1)
             first, second = hooks.to("/flaky")
             assert first.body == second.body
             assert first.headers["Packline-Delivery"] == second.headers["Packline-Delivery"]
@@ -526,9 +564,11 @@ async def test_unreachable_webhook_host_retries_and_hides_credentials(
         await new_order(shop)
         await new_order(shop)
         report = await shop.notifications.run_once()
-        assert report.failed == 2
+        assert report.failed == 4  # two webhooks, two staff e-mails (no mail server here)
         assert all(n.state is NotificationState.FAILED for n in await rows(shop))
-        for entry in await shop.notifications.problems():
+        hooks = [e for e in await shop.notifications.problems() if e.channel == "webhook"]
+        assert len(hooks) == 2
+        for entry in hooks:
             assert entry.to == f"http://127.0.0.1:{port}/hook"
             assert entry.last_error.startswith(f"http://127.0.0.1:{port}/hook: ")
             assert "pa55-w0rd" not in entry.last_error + entry.to
@@ -561,14 +601,15 @@ async def test_tls_and_login(
                 await new_order(untrusted), Status.PROCESSING, notify=True
             )
             report = await untrusted.notifications.run_once()
-            assert (report.sent, report.failed) == (0, 1)
+            assert (report.sent, report.failed) == (0, 2)
             assert "certificate" in report.errors[0].lower()
         finally:
             await untrusted.close()
         trusted = notify_settings(sqlite_url, port, smtp_ca_file=str(cert), **common)
         shop = await open_shop(trusted, clock, seed=False)
         try:
-            assert (await shop.notifications.run_once(retry_all=True)).sent == 1
-            assert [m.rcpt for m in inbox.messages] == [["ada@example.org"]]
+            assert (await shop.notifications.run_once(retry_all=True)).sent == 2
+            assert [m.rcpt for m in inbox.customers()] == [["ada@example.org"]]
+            assert len(inbox.to(STAFF)) == 1
         finally:
             await shop.close()

@@ -41,6 +41,8 @@ ADDRESS = NewAddress(
     country="GB",
 )
 SENDER = "orders@shop.example"
+# The shop's own address: told of every new order (`new_order_staff`) besides the customer.
+STAFF = "staff@shop.example"
 
 
 def free_port() -> int:
@@ -108,6 +110,11 @@ class Inbox:
     def to(self, address: str) -> list[Received]:
         with self.lock:
             return [m for m in self.messages if address in m.rcpt]
+
+    def customers(self) -> list[Received]:
+        """What went to anyone but the staff address (the new-order notices)."""
+        with self.lock:
+            return [m for m in self.messages if STAFF not in m.rcpt]
 
 
 def _authenticator(user: str, password: str) -> Callable[..., AuthResult]:
@@ -238,7 +245,7 @@ def notify_settings(db_url: str, smtp_port: int, **more: Any) -> Settings:
             "name": "Tinker & Sons",
             "address": "1 Market Street, Springfield",
             "reply_to": "help@shop.example",
-            "staff_email": "staff@shop.example",
+            "staff_email": STAFF,
             "logo_text": "TINKER",
         },
     }
