@@ -10,7 +10,6 @@ from services.exports import ExportService
 from services.gateways import build_gateway
 from services.imports import ImportService
 from services.inventory import InventoryService
-from services.live import ChangeFeed  # imports live_signal: this process's writes NOTIFY
 from services.notifications import NotificationService
 from services.order_edits import OrderEditService
 from services.orders import OrderService
@@ -18,8 +17,6 @@ from services.packing import PackService
 from services.payments import PaymentService
 from services.picking import PickService
 from services.printing import PrintService
-from services.purchasing import PurchasingService
-from services.returns import ReturnService
 from services.review import ReviewService
 from services.roles import Roles
 from services.settings import Settings
@@ -47,9 +44,6 @@ class Services:
     imports: ImportService
     exports: ExportService
     edits: OrderEditService
-    purchasing: PurchasingService
-    returns: ReturnService
-    live: ChangeFeed
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
@@ -124,9 +118,6 @@ class Services:
             imports=ImportService(db, orders, inventory, settings, clock=clock),
             exports=ExportService(db, operator=settings.operator, clock=clock),
             edits=OrderEditService(db, orders, inventory, clock=clock),
-            purchasing=PurchasingService(db, orders, settings, clock=clock),
-            returns=ReturnService(db, orders, payments, inventory, clock=clock),
-            live=ChangeFeed(db, clock=clock),
         )
 
     @classmethod
@@ -141,5 +132,4 @@ class Services:
         return services
 
     async def close(self) -> None:
-        await self.live.stop()
         await self.db.dispose()
