@@ -1,0 +1,325 @@
+"""Live updates: one feed per console that tells its screens which orders other people changed.
+
+How it hears of changes:
+
+- PostgreSQL: LISTEN on `live_signal.CHANNEL` on a connection of its own; every write
+  that touches an order sends NOTIFY when it commits, so a change is seen within a
+  round trip. A safety check every `safety_seconds` catches writes that bypass the ORM
+  (and anything missed while the listening connection was being re-opened).
+- SQLite: a change token (latest `orders.updated_at`, highest order id, highest history
+  id: three index lookups, microseconds) polled every `poll_seconds`.
+
+Either way, what changed is then read from two small index range scans: orders updated
+since the last report (re-reading a few seconds back, because clocks of different
+processes and PostgreSQL's commit order do not follow the timestamps exactly; what was
+reported is remembered, so nothing is reported twice) and status-history rows after the
+last one seen (so a screen can move its per-status counts without counting again). A
+screen never reloads the whole queue: it patches counts and refetches the rows it shows
+only when one of them changed.
+
+`subscribe()` is an async context manager: on entry the feed has its baseline, so a
+screen that subscribes and then loads its data misses nothing in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from services.changes import Changes, FeedItem, LinkState, OrderStamp, StatusMove
+from services.db import Database, describe_connect_error
+from services.live_signal import CHANNEL
+from services.models import Order, StatusEvent
+from services.uow import Clock, utcnow
+
+POLL_SECONDS = 0.5  # SQLite: how often the token is read
+SAFETY_SECONDS = 5.0  # PostgreSQL: a check even without NOTIFY
+RETRY_SECONDS = 2.0  # after the database went away
+OVERLAP = timedelta(seconds=10)  # orders re-read before the newest change seen
+EVENT_SLACK = 500  # history ids re-read below the highest seen (PostgreSQL id gaps)
+MAX_ROWS = 1_000  # more changed rows than this at once: overflow, reload instead
+
+Token = tuple[datetime | None, int, int]
+
+
+class Subscription:
+    """What `ChangeFeed.subscribe()` yields: an async iterator of `Changes | LinkState`."""
+
+    def __init__(self, queue: asyncio.Queue[FeedItem]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> FeedItem:
+        return await self._queue.get()
+
+    def pending(self) -> list[FeedItem]:
+        """Items already waiting (tests; a screen catching up after a pause)."""
+        items: list[FeedItem] = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+
+class ChangeFeed:
+    """Changes made by anyone (other consoles, the CLI, this console) as they commit."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        safety_seconds: float = SAFETY_SECONDS,
+        retry_seconds: float = RETRY_SECONDS,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self.safety_seconds = safety_seconds
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self._token: Token | None = None
+        self._since: datetime | None = None  # newest updated_at reported
+        self._seen_orders: dict[tuple[int, int], datetime] = {}  # (number, version) -> at
+        self._event_high = 0
+        self._seen_events: set[int] = set()
+        self._strict = False  # after an overflow: no overlap once
+        self._subscribers: set[asyncio.Queue[FeedItem]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._listener: Any = None  # asyncpg.Connection while listening
+        self._wake = asyncio.Event()
+        self.notifications = 0  # NOTIFYs heard (tests, the bench)
+
+    @property
+    def listening(self) -> bool:
+        """True while a PostgreSQL LISTEN connection is open."""
+        return self._listener is not None and not self._listener.is_closed()
+
+    # -- one check ------------------------------------------------------------------------
+
+    async def baseline(self) -> None:
+        """Start from now: what is already in the database is not reported."""
+        await self._scan(report=False)
+
+    async def changes(self, *, force: bool = False) -> Changes:
+        """What changed since the last call (or the baseline); cheap when nothing did.
+
+        `force` skips the token and reads the change windows (a NOTIFY said something
+        committed, and a late commit on PostgreSQL need not move the token).
+        """
+        if self._token is None:
+            await self.baseline()
+            return Changes()
+        return await self._scan(report=True, force=force)
+
+    async def _read_token(self, session: Any) -> Token:
+        latest = select(func.max(Order.updated_at)).scalar_subquery()
+        highest = select(func.max(Order.id)).scalar_subquery()
+        history = select(func.max(StatusEvent.id)).scalar_subquery()
+        row = (await session.execute(select(latest, highest, history))).one()
+        return row[0], int(row[1] or 0), int(row[2] or 0)
+
+    async def _scan(self, *, report: bool, force: bool = False) -> Changes:
+        async with self.db.read_session() as session:
+            token = await self._read_token(session)
+            if report and not force and token == self._token:
+                return Changes()
+            self._token = token
+            orders, orders_overflow = await self._changed_orders(session, token)
+            moves, moves_overflow = await self._moves(session, token, baseline=not report)
+        if not report:
+            return Changes()
+        return Changes(
+            orders=tuple(orders), moves=tuple(moves), overflow=orders_overflow or moves_overflow
+        )
+
+    async def _changed_orders(self, session: Any, token: Token) -> tuple[list[OrderStamp], bool]:
+        newest = token[0]
+        if newest is None:
+            return [], False
+        since = self._since
+        stmt = select(Order.number, Order.version, Order.status, Order.updated_at, Order.updated_by)
+        if since is not None:
+            stmt = stmt.where(
+                Order.updated_at > since if self._strict else Order.updated_at >= since - OVERLAP
+            )
+        else:  # the baseline: only the recent past needs remembering
+            stmt = stmt.where(Order.updated_at >= newest - OVERLAP)
+        rows = (
+            await session.execute(stmt.order_by(Order.updated_at, Order.id).limit(MAX_ROWS + 1))
+        ).all()
+        self._strict = False
+        if len(rows) > MAX_ROWS:
+            self._since = max(newest, since) if since else newest
+            self._seen_orders.clear()
+            self._strict = True
+            return [], True
+        fresh: list[OrderStamp] = []
+        for number, version, status, at, by in rows:
+            key = (int(number), int(version))
+            if key in self._seen_orders:
+                continue
+            self._seen_orders[key] = at
+            fresh.append(OrderStamp(int(number), int(version), status, at, by or ""))
+            if self._since is None or at > self._since:
+                self._since = at
+        if self._since is None or newest > self._since:
+            self._since = newest
+        floor = self._since - OVERLAP
+        self._seen_orders = {k: at for k, at in self._seen_orders.items() if at >= floor}
+        return fresh, False
+
+    async def _moves(
+        self, session: Any, token: Token, *, baseline: bool
+    ) -> tuple[list[StatusMove], bool]:
+        newest = token[2]
+        # The baseline reads the last EVENT_SLACK rows too: marked seen, so that one of
+        # lower id committing later (PostgreSQL) is still reported.
+        low = max((self._event_high if not baseline else newest) - EVENT_SLACK, 0)
+        rows = (
+            await session.execute(
+                select(
+                    StatusEvent.id,
+                    Order.number,
+                    StatusEvent.from_status,
+                    StatusEvent.to_status,
+                    StatusEvent.actor,
+                )
+                .join(Order, Order.id == StatusEvent.order_id)
+                .where(StatusEvent.id > low, StatusEvent.kind == "status")
+                .order_by(StatusEvent.id)
+                .limit(MAX_ROWS + 1)
+            )
+        ).all()
+        if len(rows) > MAX_ROWS:
+            self._event_high = newest
+            self._seen_events = set(range(max(newest - EVENT_SLACK, 0) + 1, newest + 1))
+            return [], True
+        fresh: list[StatusMove] = []
+        for event_id, number, from_status, to_status, actor in rows:
+            if event_id in self._seen_events or to_status is None:
+                continue
+            self._seen_events.add(int(event_id))
+            fresh.append(StatusMove(int(number), from_status, to_status, actor or ""))
+        self._event_high = max(self._event_high, newest)
+        floor = self._event_high - EVENT_SLACK
+        self._seen_events = {i for i in self._seen_events if i > floor}
+        return fresh, False
+
+    # -- subscribers ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[Subscription]:
+        """Changes as they come, until the block ends; the baseline is taken on entry."""
+        queue: asyncio.Queue[FeedItem] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            if self._task is None or self._task.done():
+                loop = asyncio.get_running_loop()
+                self._ready = loop.create_future()
+                self._task = asyncio.create_task(self._run(), name="packline live feed")
+            assert self._ready is not None
+            await asyncio.shield(self._ready)
+            yield Subscription(queue)
+        finally:
+            self._subscribers.discard(queue)
+            if not self._subscribers:
+                await self.stop()
+
+    async def stop(self) -> None:
+        """End the background task and close the listening connection."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._close_listener()
+
+    def _publish(self, item: FeedItem) -> None:
+        for queue in list(self._subscribers):
+            queue.put_nowait(item)
+
+    def _set_ready(self) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    async def _run(self) -> None:
+        up = True
+        first = True
+        force = False
+        while True:
+            try:
+                if not self.db.is_sqlite and not self.listening:
+                    await self._open_listener()
+                    force = True  # what committed while nobody listened
+                if first:
+                    await self.baseline()
+                    first = False
+                    force = False
+                    self._set_ready()
+                changes = await self.changes(force=force)
+                if not up:
+                    up = True
+                    self._publish(LinkState(True, "database reachable again", at=self.clock()))
+                if changes:
+                    self._publish(changes)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database went away: say so once, keep trying
+                self._set_ready()  # a screen must not hang on a dead database
+                await self._close_listener()
+                if up:
+                    up = False
+                    self._publish(LinkState(False, _describe(self.db, exc), at=self.clock()))
+                await asyncio.sleep(self.retry_seconds)
+                force = True
+                continue
+            force = await self._wait()
+
+    async def _wait(self) -> bool:
+        """Sleep until the next check; True when a NOTIFY woke us."""
+        if self.db.is_sqlite:
+            await asyncio.sleep(self.poll_seconds)
+            return False
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.safety_seconds)
+        except TimeoutError:
+            return True  # the safety check reads the windows, token or not
+        self._wake.clear()
+        return True
+
+    # -- PostgreSQL LISTEN ----------------------------------------------------------------
+
+    async def _open_listener(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]  # only PostgreSQL consoles need it
+
+        dsn = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(dsn, timeout=10)
+        await conn.add_listener(CHANNEL, self._notified)
+        # A dropped connection wakes the loop, which reconnects and reads what it missed.
+        conn.add_termination_listener(self._notified)
+        self._listener = conn
+
+    def _notified(self, *_args: object) -> None:
+        self.notifications += 1
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 2)
+
+
+def _describe(db: Database, exc: BaseException) -> str:
+    text = str(exc).strip()
+    if text.startswith("cannot open database"):
+        return text
+    return describe_connect_error(db, exc)

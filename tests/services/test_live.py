@@ -1,0 +1,161 @@
+"""The live feed: what other operators change reaches a console within about a second, on
+SQLite (a polled change token) and on PostgreSQL (LISTEN/NOTIFY), with nothing reported
+twice and the status counts moved without counting again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from services import live
+from services.changes import Changes, LinkState
+from services.container import Services
+from services.live import ChangeFeed
+from services.statuses import HoldReason, Status
+from tests.conftest import FixedClock
+from tests.services.test_packing_support import order_to_pack, other_services, seed_shop
+
+
+@pytest.fixture
+async def shop(services: Services) -> Services:
+    return await seed_shop(services)
+
+
+async def next_item(sub: live.Subscription, within: float = 3.0) -> object:
+    return await asyncio.wait_for(sub.__anext__(), within)
+
+
+async def test_baseline_then_each_change_once(
+    shop: Services, db_url: str, clock: FixedClock
+) -> None:
+    first = await order_to_pack(shop)
+    feed = ChangeFeed(shop.db)
+    await feed.baseline()
+    assert not await feed.changes()  # what was there before is not news
+    async with other_services(db_url, clock, operator="maria") as maria:
+        await maria.orders.add_memo(first, "fragile: double box")
+    changes = await feed.changes()
+    stamp = changes.stamp(first)
+    assert stamp is not None
+    assert (stamp.updated_by, stamp.status) == ("maria", Status.PROCESSING)
+    assert changes.moves == ()  # a memo moves no count
+    assert not await feed.changes()  # reported once
+    await shop.orders.set_status(first, Status.HELD, reason=HoldReason.AWAITING_CUSTOMER)
+    changes = await feed.changes()
+    assert changes.count_deltas() == {Status.PROCESSING: -1, Status.HELD: 1}
+    assert [m.actor for m in changes.moves] == ["tester"]
+    assert changes.stamp(first) is not None
+    assert changes.stamp(first).version > stamp.version  # type: ignore[union-attr]
+
+
+async def test_new_orders_count_as_moves_from_nothing(shop: Services) -> None:
+    feed = ChangeFeed(shop.db)
+    await feed.baseline()
+    number = await order_to_pack(shop, status=Status.NEW, paid=False)
+    changes = await feed.changes()
+    assert changes.numbers == {number}
+    assert changes.count_deltas() == {Status.NEW: 1}
+
+
+async def test_many_changes_at_once_overflow(
+    shop: Services, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    numbers = [await order_to_pack(shop, status=Status.NEW, paid=False) for _ in range(4)]
+    feed = ChangeFeed(shop.db)
+    await feed.baseline()
+    monkeypatch.setattr(live, "MAX_ROWS", 2)
+    for number in numbers:
+        await shop.orders.add_memo(number, "bulk")
+    assert (await feed.changes()).overflow  # too many to list: the reader reloads
+    assert not await feed.changes()  # and carries on from there
+    clock.advance(0.001)
+    await shop.orders.add_memo(numbers[0], "one more")
+    assert (await feed.changes()).numbers == {numbers[0]}
+
+
+async def test_subscribers_hear_another_console_within_a_second(
+    shop: Services, db_url: str, clock: FixedClock
+) -> None:
+    number = await order_to_pack(shop)
+    feed = ChangeFeed(shop.db, poll_seconds=0.2)
+    async with feed.subscribe() as queue_screen, feed.subscribe() as order_screen:
+        async with other_services(db_url, clock, operator="lee") as lee:
+            started = time.monotonic()
+            await lee.orders.set_status(number, Status.HELD, reason=HoldReason.OTHER, note="x")
+            got = await next_item(queue_screen)
+            elapsed = time.monotonic() - started
+            assert await next_item(order_screen) == got
+        assert isinstance(got, Changes)
+        assert got.stamp(number) is not None
+        assert got.count_deltas() == {Status.PROCESSING: -1, Status.HELD: 1}
+        assert elapsed < 1.0
+        if not shop.db.is_sqlite:
+            assert feed.listening and feed.notifications >= 1
+    assert feed._task is None  # the last subscriber gone: nothing keeps running
+    assert not feed.listening
+
+
+@pytest.mark.postgres
+async def test_notify_wakes_at_once_and_survives_a_dropped_listener(
+    shop: Services, db_url: str, clock: FixedClock
+) -> None:
+    if shop.db.is_sqlite:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    number = await order_to_pack(shop)
+    # A safety poll slower than the test: only NOTIFY can deliver in time.
+    feed = ChangeFeed(shop.db, safety_seconds=30, retry_seconds=0.1)
+    async with feed.subscribe() as sub:
+        await shop.orders.add_memo(number, "first")
+        assert isinstance(await next_item(sub, 2), Changes)
+        # The server drops the listening connection (restart, network): reconnect, catch up.
+        url = make_url(db_url)
+        admin = await asyncpg.connect(
+            user=url.username, host=url.host, port=url.port, database=url.database
+        )
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+            )
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.3)
+        await shop.orders.add_memo(number, "second")
+        seen: list[object] = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            item = await next_item(sub, 5)
+            seen.append(item)
+            if isinstance(item, Changes) and item.stamp(number) is not None:
+                break
+        assert any(isinstance(i, Changes) and i.stamp(number) for i in seen), seen
+
+
+async def test_database_gone_is_said_once_and_recovers(
+    sqlite_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    async with other_services(sqlite_url, clock) as s:
+        await seed_shop(s)
+        number = await order_to_pack(s)
+        feed = ChangeFeed(s.db, poll_seconds=0.05, retry_seconds=0.05)
+        path = Path(make_url(sqlite_url).database or "")
+        async with feed.subscribe() as sub:
+            await s.db.dispose()  # let go of the file, as a server restart would
+            moved = path.with_suffix(".away")
+            os.rename(path, moved)
+            os.mkdir(path)  # nothing can open a directory as a database
+            down = await next_item(sub)
+            assert isinstance(down, LinkState) and not down.up
+            assert "cannot open database" in down.message
+            os.rmdir(path)
+            os.rename(moved, path)
+            up = await next_item(sub)
+            assert isinstance(up, LinkState) and up.up
+            await s.orders.add_memo(number, "back")
+            assert isinstance(await next_item(sub), Changes)
