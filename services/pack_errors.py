@@ -16,8 +16,8 @@ class NotPackable(Refused):
 class PackClaimed(Refused):
     """Another packer holds the order; `holder` and `until` say who and how long.
 
-    A manager takeover (a later issue) catches this, checks the role, and calls
-    `PackService._claim(..., take_over=True)`: the only place a live claim may be broken.
+    A manager may break it: `PackService.start(ref, take_over=True)` checks the role
+    (`Action.TAKE_OVER_PACK`) and is the only place a live claim is broken.
     """
 
     def __init__(self, message: str, *, holder: str, until: datetime, session_id: int) -> None:
@@ -29,3 +29,7 @@ class PackClaimed(Refused):
 
 class SessionMismatch(Refused):
     """A session id that is not this operator's session on this order."""
+
+
+class NothingToPack(Refused):
+    """`next_to_pack`: every processing order is packed or claimed by someone."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, insert, select
@@ -33,6 +33,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from services.backorders import split_off
 from services.barcodes import Command, Kind, Scan, ScanError, parse_scan, printable
+from services.claim_views import ClaimView
 from services.db import Database
 from services.errors import InvalidInput, NotFound, Refused
 from services.models import (
@@ -45,10 +46,12 @@ from services.models import (
     ScanEvent,
 )
 from services.orders import OrderService, facts_of
+from services.pack_errors import NothingToPack as NothingToPack
 from services.pack_errors import NotPackable as NotPackable
 from services.pack_errors import PackClaimed as PackClaimed
 from services.pack_errors import SessionMismatch as SessionMismatch
 from services.picking import Location, first_barcodes, locate
+from services.roles import Action, Roles
 from services.settings import Settings
 from services.statuses import Fulfillment, Status
 from services.uow import Clock, UnitOfWork, parse_ref, utcnow
@@ -60,7 +63,7 @@ from services.views import (
     ScanOutcome,
     ScanResult,
 )
-from services.workflow import LineFacts, Request, pack_refusal
+from services.workflow import PACKABLE, LineFacts, Request, pack_refusal
 
 OUT = ScanOutcome
 UNDO_CODE = "PL:UNDO"
@@ -71,6 +74,7 @@ MAX_JOURNAL_CODE = 300  # scan_events.code
 MAX_SERIAL = 100  # scan_events.serial
 MAX_GRAMS = 1_000_000  # one tonne: more is a typo
 CLAIM_STEP = timedelta(seconds=30)
+NEXT_ATTEMPTS = 5  # next_to_pack: orders tried before saying there is nothing to pack
 CATALOGUE_TTL = 60.0  # seconds a scan may use the cached codes, serial flags and bins
 CATALOGUE_CACHE_SIZE = 256  # orders
 _GTIN_LENGTHS = (8, 12, 13, 14)
@@ -219,6 +223,7 @@ class PackService:
         self.operator = operator
         self.clock = clock
         self.claim_for = timedelta(minutes=settings.pack_claim_minutes)
+        self.roles = Roles.from_config(settings.roles)
         # order id -> (expires at, in time.monotonic(); the catalogue of its lines)
         self._catalogues: dict[int, tuple[float, _Catalogue]] = {}
         self._load_statements: dict[tuple[bool, bool], Select[Any]] = {}
@@ -228,44 +233,163 @@ class PackService:
 
     # -- sessions -------------------------------------------------------------------------
 
-    async def start(self, ref: str | int) -> PackSessionView:
+    async def start(self, ref: str | int, *, take_over: bool = False) -> PackSessionView:
         """Open or resume this operator's pack session on the order, claiming it.
 
         Resumes the operator's own open session (after a crash the counts, the current
         package and a pending serial are all in the database); takes over a session whose
-        claim has expired; refuses with PackClaimed while another packer's claim is live.
+        claim has expired; refuses with PackClaimed while another packer's claim is live,
+        unless `take_over` (managers only: `Action.TAKE_OVER_PACK`) breaks it. A claim that
+        changes hands marks the order changed, so the other packer's screen hears of it.
         """
+        if take_over:
+            self.roles.check(Action.TAKE_OVER_PACK, self.operator)
         number = parse_ref(ref)
         async with self._uow(write=True) as uow:
             order = await uow.order(number, for_update=True)
-            problem = pack_refusal(facts_of(order))
-            if problem:
-                raise NotPackable(problem)
-            session, resumed, took_over = await self._claim(uow, order)
-            if await self._package_no(uow, order.id) == 0:
-                uow.session.add(
-                    Package(
-                        order_id=order.id, number=1, created_at=uow.clock(), created_by=uow.actor
-                    )
-                )
-            await uow.session.flush()
-            self._catalogues.pop(order.id, None)  # opening an order reads the catalogue afresh
-            action = "pack.resume" if resumed else "pack.start"
-            uow.audit(action, "order", number, session=session.id, took_over_from=took_over)
-            ctx = await self._load(uow, number, session.id, raw="")
-            view = PackSessionView(
-                session_id=session.id,
-                order_number=number,
-                operator=session.operator,
-                claimed_until=session.claimed_until or uow.clock(),
-                resumed=resumed,
-                took_over_from=took_over,
-                customer=order.customer.name if order.customer else "",
-                progress=ctx.progress(),
-                packages=await self._packages(uow, order),
-            )
+            view = await self._start_in(uow, order, take_over=take_over)
             await uow.commit()
         return view
+
+    async def next_to_pack(self) -> PackSessionView:
+        """The next order for this packer, claimed: each packer gets a different one.
+
+        This operator's own live claim first (a console that lost its link); else the
+        oldest processing order with units left to pack that nobody is packing. On
+        PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so packers asking
+        at once never wait on, or get, each other's order; SQLite's write transaction is
+        exclusive, which makes finding and claiming one atomic step there.
+        """
+        async with self._uow(write=True) as uow:
+            now = uow.clock()
+            mine = await uow.session.execute(
+                select(Order.number)
+                .join(PackSession, PackSession.order_id == Order.id)
+                .where(
+                    PackSession.operator == uow.actor,
+                    PackSession.finished_at.is_(None),
+                    PackSession.claimed_until > now,
+                    Order.status.in_(PACKABLE),
+                )
+                .order_by(PackSession.id)
+                .limit(1)
+            )
+            number = mine.scalar_one_or_none()
+            tried: list[int] = []
+            for _attempt in range(NEXT_ATTEMPTS):
+                if number is None:
+                    number = await self._unclaimed(uow, now, tried)
+                if number is None:
+                    break
+                tried.append(number)
+                order = await uow.order(number, for_update=True)
+                number = None
+                if pack_refusal(facts_of(order)):
+                    continue
+                try:
+                    view = await self._start_in(uow, order, take_over=False)
+                except PackClaimed:  # claimed by someone who committed after our snapshot
+                    continue
+                await uow.commit()
+                return view
+        raise NothingToPack("nothing to pack: no processing order is waiting unclaimed")
+
+    async def _unclaimed(self, uow: UnitOfWork, now: datetime, tried: list[int]) -> int | None:
+        """The oldest unclaimed order with units to pack, row-locked (one: a packer locking
+        several would hide them all from the others)."""
+        claimed = (
+            select(PackSession.id)
+            .where(
+                PackSession.order_id == Order.id,
+                PackSession.finished_at.is_(None),
+                PackSession.claimed_until > now,
+            )
+            .exists()
+        )
+        to_pack = (
+            select(OrderLine.id)
+            .where(
+                OrderLine.order_id == Order.id,
+                OrderLine.fulfillment == Fulfillment.STOCK,
+                OrderLine.packed + OrderLine.shipped < OrderLine.quantity,
+            )
+            .exists()
+        )
+        stmt = (
+            select(Order.number)
+            .where(Order.status.in_(PACKABLE), ~claimed, to_pack, Order.number.not_in(tried))
+            .order_by(Order.placed_at, Order.id)
+            .limit(1)
+        )
+        if not self.db.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True, of=Order)
+        return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+    async def claims(self) -> tuple[ClaimView, ...]:
+        """Every live claim, oldest first (who is packing what, and until when)."""
+        async with self._uow() as uow:
+            rows = await uow.session.execute(
+                select(Order.number, PackSession.id, PackSession.operator)
+                .add_columns(PackSession.started_at, PackSession.claimed_until)
+                .join(Order, Order.id == PackSession.order_id)
+                .where(
+                    PackSession.finished_at.is_(None),
+                    PackSession.claimed_until > uow.clock(),
+                )
+                .order_by(PackSession.started_at, PackSession.id)
+            )
+            return tuple(
+                ClaimView(
+                    order_number=number,
+                    session_id=sid,
+                    operator=who,
+                    started_at=started,
+                    claimed_until=until,
+                )
+                for number, sid, who, started, until in rows.all()
+            )
+
+    async def session_ended(self, ref: str | int, *, session_id: int) -> str | None:
+        """None while this session still holds the order; else why it ended, for its screen
+        (taken over by a manager, finished, left)."""
+        number = parse_ref(ref)
+        async with self._uow() as uow:
+            ctx = await self._load(uow, number, session_id, raw="")
+            assert ctx.session is not None
+            if ctx.session.finished_at is None:
+                return None
+            return await self._ended_message(ctx)
+
+    async def _start_in(self, uow: UnitOfWork, order: Order, *, take_over: bool) -> PackSessionView:
+        number = order.number
+        problem = pack_refusal(facts_of(order))
+        if problem:
+            raise NotPackable(problem)
+        session, resumed, took_over = await self._claim(uow, order, take_over=take_over)
+        if took_over is not None:
+            uow.touch(order)
+        if await self._package_no(uow, order.id) == 0:
+            uow.session.add(
+                Package(order_id=order.id, number=1, created_at=uow.clock(), created_by=uow.actor)
+            )
+        await uow.session.flush()
+        self._catalogues.pop(order.id, None)  # opening an order reads the catalogue afresh
+        action = "pack.resume" if resumed else "pack.start"
+        if took_over is not None and take_over:
+            action = "pack.take_over"
+        uow.audit(action, "order", number, session=session.id, took_over_from=took_over)
+        ctx = await self._load(uow, number, session.id, raw="")
+        return PackSessionView(
+            session_id=session.id,
+            order_number=number,
+            operator=session.operator,
+            claimed_until=session.claimed_until or uow.clock(),
+            resumed=resumed,
+            took_over_from=took_over,
+            customer=order.customer.name if order.customer else "",
+            progress=ctx.progress(),
+            packages=await self._packages(uow, order),
+        )
 
     async def _claim(
         self, uow: UnitOfWork, order: Order, *, take_over: bool = False

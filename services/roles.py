@@ -44,6 +44,8 @@ class Action(StrEnum):
     ACCEPT_TERMS = "accept_terms"
     RELEASE_RISK_HOLD = "release_risk_hold"
     REVIEW = "review"  # re-assess an order's risk score
+    PACK = "pack"  # claim an order at the bench and scan it
+    TAKE_OVER_PACK = "take_over_pack"  # break another packer's live claim on an order
 
 
 _EVERYONE = frozenset(Role)
@@ -59,6 +61,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ACCEPT_TERMS: _MANAGER,
     Action.RELEASE_RISK_HOLD: _MANAGER,
     Action.REVIEW: _EVERYONE,
+    Action.PACK: _EVERYONE,
+    Action.TAKE_OVER_PACK: _MANAGER,
 }
 
 # How a refusal names the action: "<what> needs the manager role" ("refunds need").
@@ -70,6 +74,8 @@ WHAT: dict[Action, str] = {
     Action.ACCEPT_TERMS: "accepting payment terms",
     Action.RELEASE_RISK_HOLD: "releasing a high-risk hold",
     Action.REVIEW: "reviewing an order",
+    Action.PACK: "packing",
+    Action.TAKE_OVER_PACK: "taking over an order another packer holds",
 }
 _PLURAL = frozenset({Action.REFUND})
 
