@@ -1,0 +1,306 @@
+"""Drop shipping: the PO plan, grouping and defaults, sending by e-mail (to a real SMTP
+server) and by EDI (the 850 read back field by field), by-hand statuses and automation."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from services.container import Services
+from services.errors import InvalidInput, NotFound
+from services.models import Order
+from services.orders import NewAddress
+from services.purchasing import CannotOrder, CannotSend
+from services.statuses import HoldReason, PaymentStatus, POStatus, Status
+from tests.conftest import FixedClock
+from tests.services.test_notify_support import smtp_server
+from tests.services.test_purchasing_support import (
+    ACME_ONLY,
+    ADDRESS,
+    GLOBEX_DEFAULT,
+    HOOLI_ONLY,
+    INITECH_DEFAULT,
+    NORTH_ONLY,
+    STOCK,
+    counts,
+    new_order,
+    open_shop,
+    order_status,
+    outbox,
+    read_850,
+    set_vendor,
+)
+
+
+@pytest.fixture
+async def shop(db_url: str, clock: FixedClock, tmp_path: Path) -> AsyncIterator[Services]:
+    services = await open_shop(db_url, clock, tmp_path)
+    try:
+        yield services
+    finally:
+        await services.close()
+
+
+# -- plan & create ---------------------------------------------------------------------------
+
+
+async def test_plan_preselects_default_vendor_and_shows_cost_and_margin(shop: Services) -> None:
+    n = await new_order(shop, ((ACME_ONLY, 2), (GLOBEX_DEFAULT, 1), (STOCK, 1)))
+    plan = await shop.purchasing.plan(n)
+    assert plan.why_not is None
+    lines = {ln.sku: ln for ln in plan.lines}
+    assert lines[ACME_ONLY].selected == "ACME" and lines[ACME_ONLY].to_order == 2
+    globex = lines[GLOBEX_DEFAULT]
+    assert globex.selected == "GLOBEX"  # the default, though not the cheapest
+    assert {c.code for c in globex.choices} == {"GLOBEX", "INITECH", "ACME"}
+    for c in globex.choices:
+        assert c.margin == globex.unit_price - c.cost
+    stock = lines[STOCK]
+    assert stock.fulfillment == "stock" and stock.to_order == 0 and not stock.choices
+    assert not stock.orderable and stock.problem == ""
+
+
+async def test_create_groups_lines_one_po_per_vendor(shop: Services) -> None:
+    n = await new_order(shop, ((ACME_ONLY, 2), (GLOBEX_DEFAULT, 1), (STOCK, 1)))
+    result = await shop.purchasing.create(n)
+    assert result.created == ("PO10001", "PO10002")  # ACME, GLOBEX: vendor code order
+    assert result.status == "processing"  # a new order moves on
+    pos = {po.vendor_code: po for po in result.purchase_orders}
+    assert set(pos) == {"ACME", "GLOBEX"}
+    acme = pos["ACME"]
+    assert acme.status == "draft" and acme.sent_at is None
+    assert [(ln.sku, ln.vendor_sku, ln.quantity, ln.unit_cost) for ln in acme.lines] == [
+        (ACME_ONLY, "ACM-69375", 2, 12405)
+    ]
+    assert [ln.vendor_sku for ln in pos["GLOBEX"].lines] == ["GLO-93279"]
+    detail = await shop.orders.show(n)
+    assert {p.number for p in detail.purchase_orders} == {"PO10001", "PO10002"}
+    assert {ln.sku: ln.vendor for ln in detail.lines}[ACME_ONLY] == "Acme Auto Supply"
+    assert "purchase orders created: PO10001 (ACME), PO10002 (GLOBEX)" in detail.history[-1].memo
+    # Nothing is left to order: a second press is refused and writes nothing.
+    before = await counts(shop)
+    with pytest.raises(CannotOrder, match="nothing left to order"):
+        await shop.purchasing.create(n)
+    assert await counts(shop) == before
+
+
+async def test_vendor_override_and_bad_overrides_write_nothing(shop: Services) -> None:
+    n = await new_order(shop, ((ACME_ONLY, 1), (GLOBEX_DEFAULT, 1)))
+    before = await counts(shop)
+    with pytest.raises(InvalidInput, match="vendor 'NORTH' does not supply PL-10031"):
+        await shop.purchasing.create(n, vendors={GLOBEX_DEFAULT: "NORTH"})
+    with pytest.raises(InvalidInput, match="PL-99999 is not on order"):
+        await shop.purchasing.create(n, vendors={"PL-99999": "ACME"})
+    assert await counts(shop) == before
+    assert await order_status(shop, n) == "new"
+    result = await shop.purchasing.create(n, vendors={"pl-10031": "acme auto supply"})
+    (po,) = result.purchase_orders
+    assert po.vendor_code == "ACME"
+    assert sorted(ln.vendor_sku for ln in po.lines) == ["ACM-22006", "ACM-69375"]
+
+
+async def test_refusals_held_order_stock_only_and_unsourceable(shop: Services) -> None:
+    held = await new_order(shop, ((ACME_ONLY, 1),))
+    await shop.orders.set_status(held, Status.HELD, reason=HoldReason.AWAITING_CUSTOMER)
+    with pytest.raises(CannotOrder, match=r"held \(awaiting_customer\); release the hold"):
+        await shop.purchasing.create(held)
+    stock = await new_order(shop, ((STOCK, 1),))
+    assert "no drop-ship lines" in str((await shop.purchasing.plan(stock)).why_not)
+    with pytest.raises(NotFound):
+        await shop.purchasing.plan(99999)
+
+
+# -- sending by e-mail -----------------------------------------------------------------------
+
+
+async def test_create_and_send_by_email_reaches_a_real_smtp_server(
+    db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    with smtp_server() as (port, inbox):
+        shop = await open_shop(db_url, clock, tmp_path, smtp_port=port)
+        try:
+            n = await new_order(
+                shop,
+                ((ACME_ONLY, 2),),
+                name="<b>Grace</b> & Co",
+                address=_address("<b>Grace</b> & Co"),
+            )
+            result = await shop.purchasing.create(n, send=True)
+            (sent,) = result.sent
+            assert sent.ok and sent.via == "email" and sent.detail == "orders@acme-supply.example"
+            (po,) = result.purchase_orders
+            assert po.status == "sent" and po.sent_at == clock.now
+            rows = await outbox(shop, "po_vendor")
+            assert [r.recipient for r in rows] == ["orders@acme-supply.example"]
+            report = await shop.notifications.run_once()
+            assert report.sent >= 1
+            (mail,) = inbox.to("orders@acme-supply.example")
+            assert po.number in str(mail.message["Subject"])
+            text = mail.part("plain")
+            assert "ACM-69375" in text and "Quantity 2 x $124.05 = $248.10" in text
+            assert "7 Compiler Court" in text and "<b>Grace</b> & Co" in text  # plain text
+            html = mail.part("html")
+            assert "&lt;b&gt;Grace&lt;/b&gt; &amp; Co" in html and "<b>Grace" not in html
+            # Delivered once: another pass sends nothing more.
+            await shop.notifications.run_once()
+            assert len(inbox.to("orders@acme-supply.example")) == 1
+            # Re-sending is a deliberate second message, marked as such.
+            again = await shop.purchasing.send(po.number)
+            assert again.sent[0].ok
+            await shop.notifications.run_once()
+            second = inbox.to("orders@acme-supply.example")[1]
+            assert str(second.message["Subject"]).startswith("Re-sent: ")
+        finally:
+            await shop.close()
+
+
+def _address(name: str) -> NewAddress:
+    return dataclasses.replace(ADDRESS, name=name)
+
+
+async def test_vendor_without_email_leaves_po_draft(shop: Services) -> None:
+    await set_vendor(shop, "ACME", email="")
+    n = await new_order(shop, ((ACME_ONLY, 1), (GLOBEX_DEFAULT, 1)))
+    result = await shop.purchasing.create(n, send=True)
+    outcomes = {s.vendor: s for s in result.sent}
+    assert outcomes["GLOBEX"].ok
+    assert not outcomes["ACME"].ok
+    assert outcomes["ACME"].detail == "vendor ACME takes POs by e-mail but has no e-mail address"
+    statuses = {po.vendor_code: po.status for po in result.purchase_orders}
+    assert statuses == {"ACME": "draft", "GLOBEX": "sent"}
+    acme = next(po for po in result.purchase_orders if po.vendor_code == "ACME")
+    with pytest.raises(CannotSend, match="stays draft: vendor ACME takes POs by e-mail"):
+        await shop.purchasing.send(acme.number)
+    assert (await shop.purchasing.get(acme.number)).status == "draft"
+    assert [r.recipient for r in await outbox(shop, "po_vendor")] == ["po@globex.example"]
+
+
+async def test_manual_vendor_is_marked_sent_by_hand(shop: Services) -> None:
+    n = await new_order(shop, ((HOOLI_ONLY, 1),))
+    result = await shop.purchasing.create(n, send=True)
+    (out,) = result.sent
+    assert not out.ok and "by hand (manual)" in out.detail
+    (po,) = result.purchase_orders
+    marked = await shop.purchasing.mark(po.number, POStatus.SENT, note="phoned Bob")
+    assert marked.purchase_orders[0].status == "sent"
+    with pytest.raises(CannotOrder, match="has lines without a shipment"):
+        await shop.purchasing.mark(po.number, POStatus.SHIPPED)
+    with pytest.raises(CannotOrder, match="is sent; it can go to"):
+        await shop.purchasing.mark(po.number, POStatus.RECEIVED)
+
+
+async def test_cancel_frees_the_lines_and_tells_an_email_vendor(shop: Services) -> None:
+    n = await new_order(shop, ((GLOBEX_DEFAULT, 1),))
+    (po,) = (await shop.purchasing.create(n, send=True)).purchase_orders
+    await shop.purchasing.mark(po.number, POStatus.CANCELED, note="customer changed their mind")
+    (notice,) = await outbox(shop, "po_canceled")
+    assert notice.recipient == "po@globex.example"
+    assert notice.payload["po"]["reason"] == "customer changed their mind"
+    plan = await shop.purchasing.plan(n)
+    assert plan.why_not is None and plan.lines[0].to_order == 1
+    again = await shop.purchasing.create(n, vendors={GLOBEX_DEFAULT: "ACME"})
+    assert [p.status for p in again.purchase_orders] == ["canceled", "draft"]
+
+
+# -- sending by EDI --------------------------------------------------------------------------
+
+
+async def test_edi_850_read_back_field_by_field(shop: Services, tmp_path: Path) -> None:
+    n = await new_order(shop, ((INITECH_DEFAULT, 3), (STOCK, 1)))
+    result = await shop.purchasing.create(n, send=True)
+    (out,) = result.sent
+    assert out.ok and out.via == "edi"
+    path = Path(out.detail)
+    assert path.parent == tmp_path / "edi" and path.suffix == ".850"
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp file left
+    x = read_850(path)
+    assert len(x.isa_line + "~") == 106  # fixed width, its terminator included
+    isa = x.one("ISA")
+    assert (isa[5], isa[6], isa[7], isa[8]) == (
+        "ZZ",
+        "PACKLINE".ljust(15),
+        "01",
+        "123456789".ljust(15),
+    )
+    assert isa[12] == "00401" and isa[13] == "000000001" and isa[15] == "P"
+    assert x.one("IEA")[1:] == ["1", isa[13]]
+    gs, ge = x.one("GS"), x.one("GE")
+    assert gs[1] == "PO" and gs[8] == "004010" and ge[1:] == ["1", gs[6]]
+    st, se = x.one("ST"), x.one("SE")
+    assert st[1] == "850" and se[2] == st[2]
+    start = next(i for i, s in enumerate(x.segments) if s[0] == "ST")
+    end = next(i for i, s in enumerate(x.segments) if s[0] == "SE")
+    assert int(se[1]) == end - start + 1
+    beg = x.one("BEG")
+    po_number = result.purchase_orders[0].number
+    assert beg[1:4] == ["00", "DS", po_number]
+    assert x.one("REF")[1:] == ["CO", str(n)]
+    n1 = [s for s in x.tags("N1") if s[1] == "ST"]
+    assert n1 == [["N1", "ST", "Grace Hopper"]]
+    assert x.one("N3")[1:] == ["7 Compiler Court", "Suite 2"]
+    assert x.one("N4")[1:] == ["Arlington", "VA", "22201", "US"]
+    (po1,) = x.tags("PO1")  # the stock line is not on the PO
+    assert po1[1:4] == ["1", "3", "EA"] and po1[4] == "6.39"
+    upc = next(ln.barcode for ln in (await shop.orders.show(n)).lines if ln.sku == INITECH_DEFAULT)
+    assert len(upc) == 12 and po1[6:10] == ["VP", "INI-10276", "UP", upc]
+    assert x.one("CTT")[1] == str(len(x.tags("PO1")))
+
+
+async def test_edi_control_numbers_increase_over_several_pos(shop: Services) -> None:
+    seen = []
+    for _ in range(3):
+        n = await new_order(shop, ((NORTH_ONLY, 1), (INITECH_DEFAULT, 1)))
+        result = await shop.purchasing.create(n, send=True)
+        for out in result.sent:
+            x = read_850(Path(out.detail))
+            seen.append((int(x.one("ISA")[13]), int(x.one("GS")[6]), int(x.one("ST")[2])))
+    assert len(seen) == 6
+    for column in range(3):
+        values = [s[column] for s in seen]
+        assert values == sorted(values) and len(set(values)) == 6
+    assert seen[0] == (1, 1, 1) and seen[-1] == (6, 6, 6)
+
+
+async def test_edi_vendor_without_ids_stays_draft_and_writes_no_file(
+    shop: Services, tmp_path: Path
+) -> None:
+    await set_vendor(shop, "NORTH", edi_id="")
+    n = await new_order(shop, ((NORTH_ONLY, 1),))
+    result = await shop.purchasing.create(n, send=True)
+    (out,) = result.sent
+    assert not out.ok and "has no EDI identifiers" in out.detail
+    assert result.purchase_orders[0].status == "draft"
+    assert not (tmp_path / "edi").exists() or not list((tmp_path / "edi").iterdir())
+
+
+# -- automation ------------------------------------------------------------------------------
+
+
+async def test_auto_send_when_paid(db_url: str, clock: FixedClock, tmp_path: Path) -> None:
+    shop = await open_shop(db_url, clock, tmp_path, purchasing={"auto_send": True})
+    try:
+        n = await new_order(shop, ((ACME_ONLY, 1), (STOCK, 1)))
+        assert await shop.purchasing.auto_order(n) is None  # not paid yet
+        async with shop.db.write_session() as s, s.begin():
+            await s.execute(
+                update(Order).where(Order.number == n).values(payment_status=PaymentStatus.PAID)
+            )
+        result = await shop.purchasing.auto_order(n)
+        assert result is not None and [p.status for p in result.purchase_orders] == ["sent"]
+        assert await shop.purchasing.auto_order(n) is None  # nothing left: nothing happens
+    finally:
+        await shop.close()
+
+
+async def test_find_lists_by_status(shop: Services) -> None:
+    a = await new_order(shop, ((ACME_ONLY, 1),))
+    b = await new_order(shop, ((HOOLI_ONLY, 1),))
+    await shop.purchasing.create(a, send=True)
+    await shop.purchasing.create(b, send=True)
+    assert [p.order_number for p in await shop.purchasing.find()] == [b, a]
+    assert [p.vendor_code for p in await shop.purchasing.find(status=POStatus.DRAFT)] == ["HOOLI"]
+    assert [p.vendor_code for p in await shop.purchasing.find(status=POStatus.SENT)] == ["ACME"]

@@ -1,0 +1,175 @@
+"""Tracking back from vendors: CSV and X12 856 imports create shipments through shipping
+(status follows, customer e-mailed), bad rows are reported by line, nothing is
+half-applied within a PO, and re-importing changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.container import Services
+from tests.conftest import FixedClock
+from tests.services.test_purchasing_support import (
+    ACME_ONLY,
+    GLOBEX_DEFAULT,
+    NORTH_ONLY,
+    STOCK,
+    asn,
+    counts,
+    new_order,
+    open_shop,
+    order_status,
+    outbox,
+    tracking,
+)
+
+
+@pytest.fixture
+async def shop(db_url: str, clock: FixedClock, tmp_path: Path) -> AsyncIterator[Services]:
+    services = await open_shop(db_url, clock, tmp_path)
+    try:
+        yield services
+    finally:
+        await services.close()
+
+
+async def _ordered(
+    shop: Services, lines: tuple[tuple[str, int], ...]
+) -> tuple[int, dict[str, str]]:
+    """An order with its POs sent; vendor code -> PO number."""
+    n = await new_order(shop, lines)
+    result = await shop.purchasing.create(n, send=True)
+    return n, {po.vendor_code: po.number for po in result.purchase_orders}
+
+
+def _csv(*rows: str, header: str = "PO Number,Tracking Number,Carrier,SKU,Qty") -> bytes:
+    return ("\n".join((header, *rows)) + "\n").encode()
+
+
+async def test_csv_ships_po_status_follows_customer_told_and_reimport_changes_nothing(
+    shop: Services,
+) -> None:
+    n, pos = await _ordered(shop, ((ACME_ONLY, 2), (GLOBEX_DEFAULT, 1)))
+    t1 = tracking("ups", 1)
+    report = await shop.purchasing.import_data("acme.csv", _csv(f"{pos['ACME']},{t1},ups,,"))
+    assert report.problems == ()
+    (sh,) = report.shipments
+    assert sh.new and sh.order_number == n and sh.lines == ((ACME_ONLY, 2),)
+    assert await order_status(shop, n) == "partially_shipped"
+    po = await shop.purchasing.get(pos["ACME"])
+    assert po.status == "shipped" and po.tracking == (t1,)
+    assert [r.recipient for r in await outbox(shop, "partially_shipped")] == ["grace@example.org"]
+    # The second vendor's file, with its vendor SKU and a quantity: the order has shipped.
+    t2 = tracking("fedex", 2)
+    report = await shop.purchasing.import_data(
+        "globex.csv", _csv(f"{pos['GLOBEX']},{t2},fedex,GLO-93279,1")
+    )
+    assert report.problems == () and report.created == 1
+    assert await order_status(shop, n) == "shipped"
+    assert len(await outbox(shop, "shipped")) == 1
+    detail = await shop.orders.show(n)
+    assert {s.tracking for s in detail.row.shipments} == {t1, t2}
+    # Both files again: nothing new, nothing sent again.
+    before = await counts(shop)
+    again = await shop.purchasing.import_data("acme.csv", _csv(f"{pos['ACME']},{t1},ups,,"))
+    again2 = await shop.purchasing.import_data(
+        "globex.csv", _csv(f"{pos['GLOBEX']},{t2},fedex,GLO-93279,1")
+    )
+    assert again.problems == () and again.created == 0 and again.unchanged == 1
+    assert again2.unchanged == 1
+    assert await counts(shop) == before
+
+
+async def test_bad_rows_reported_by_line_rest_applied_nothing_half_applied(
+    shop: Services,
+) -> None:
+    n1, pos1 = await _ordered(shop, ((ACME_ONLY, 2), (GLOBEX_DEFAULT, 1)))
+    n2, pos2 = await _ordered(shop, ((ACME_ONLY, 1),))
+    good = tracking("ups", 3)
+    data = _csv(
+        f"{pos2['ACME']},{good},ups,ACM-69375,1",  # line 2: fine
+        f"PO99999,{tracking('ups', 4)},ups,,",  # line 3: unknown PO
+        f"{pos1['ACME']},{tracking('ups', 5)},ups,ACM-69375,1",  # line 4: fine, but its PO...
+        f"{pos1['ACME']},{tracking('ups', 5)},ups,NOPE-1,1",  # line 5: unknown SKU
+        f"{pos1['GLOBEX']},1Z999AA10123456785,ups,,",  # line 6: check digit wrong
+        ",x,ups,,",  # line 7: no PO
+    )
+    report = await shop.purchasing.import_data("mixed.csv", data)
+    assert [(s.po, s.tracking) for s in report.shipments] == [(pos2["ACME"], good)]
+    by_line = {p.line: p.message for p in report.problems}
+    assert sorted(by_line) == [3, 4, 5, 6, 7]
+    assert by_line[3] == "unknown PO 'PO99999'"
+    assert by_line[5].startswith("unknown SKU 'NOPE-1'")
+    assert by_line[4] == "not applied: another row of this PO is wrong (mixed.csv line 5)"
+    assert "fails the UPS check digit" in by_line[6]
+    assert by_line[7] == "no PO number"
+    assert str(report.problems[0]).startswith("mixed.csv line 3 (PO PO99999): unknown PO")
+    assert await order_status(shop, n1) == "processing"  # nothing of its POs went in
+    assert await order_status(shop, n2) == "shipped"
+
+
+async def test_more_than_left_and_malformed_csv(shop: Services) -> None:
+    _n, pos = await _ordered(shop, ((ACME_ONLY, 1),))
+    report = await shop.purchasing.import_data(
+        "x.csv", _csv(f"{pos['ACME']},{tracking('ups', 6)},ups,ACM-69375,5")
+    )
+    (problem,) = report.problems
+    assert "5 units shipped but only 1 of 1 are left to ship" in problem.message
+    report = await shop.purchasing.import_data("y.csv", b"order,number\n1,2\n")
+    assert [p.message[:40] for p in report.problems] == ["the header has no po or tracking column "]
+    report = await shop.purchasing.import_data(
+        "z.csv", _csv(f"{pos['ACME']},{tracking('ups', 6)},ups,ACM-69375,two")
+    )
+    assert (
+        report.problems[0].line == 2 and "'two' is not a whole number" in report.problems[0].message
+    )
+    assert report.shipments == ()
+
+
+async def test_856_ship_notice_applies_and_reimport_is_idempotent(shop: Services) -> None:
+    n, pos = await _ordered(shop, ((NORTH_ONLY, 2), (STOCK, 1)))
+    number = tracking("ups", 7)
+    text = asn([(pos["NORTH"], number, [("NOR-61544", 2)])])
+    report = await shop.purchasing.import_data("north.856", text.encode())
+    assert report.problems == ()
+    (sh,) = report.shipments
+    assert sh.new and sh.carrier == "ups" and sh.lines == ((NORTH_ONLY, 2),)
+    # The stock line is still to pack: partially shipped.
+    assert await order_status(shop, n) == "partially_shipped"
+    again = await shop.purchasing.import_data("north.856", text.encode())
+    assert again.created == 0 and again.unchanged == 1 and again.problems == ()
+
+
+async def test_856_bad_transaction_reported_good_one_applied(shop: Services) -> None:
+    _a, pos_a = await _ordered(shop, ((NORTH_ONLY, 1),))
+    _b, pos_b = await _ordered(shop, ((NORTH_ONLY, 1),))
+    text = asn(
+        [
+            (pos_a["NORTH"], tracking("ups", 8), [("NOR-61544", 1)]),
+            (pos_b["NORTH"], tracking("ups", 9), [("NOR-61544", 1)]),
+        ]
+    )
+    broken = text.replace("SE*12*0002", "SE*99*0002")
+    report = await shop.purchasing.import_data("north.856", broken.encode())
+    assert [s.po for s in report.shipments] == [pos_a["NORTH"]]
+    (problem,) = report.problems
+    assert "SE says 99 segments but the transaction has 12" in problem.message
+    junk = await shop.purchasing.import_data("junk.edi", b"ISA*00*")
+    assert junk.shipments == () and "ISA" in junk.problems[0].message
+
+
+async def test_import_dir_files_processed_and_failed(shop: Services, tmp_path: Path) -> None:
+    _n, pos = await _ordered(shop, ((ACME_ONLY, 1),))
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.csv").write_bytes(_csv(f"{pos['ACME']},{tracking('ups', 10)},ups,,"))
+    (drop / "b.csv").write_bytes(_csv(f"PO42,{tracking('ups', 11)},ups,,"))
+    report = await shop.purchasing.import_dir(drop)
+    assert report.created == 1 and len(report.problems) == 1
+    assert sorted(p.name for p in (drop / "processed").iterdir()) == ["a.csv"]
+    assert sorted(p.name for p in (drop / "failed").iterdir()) == ["b.csv", "b.csv.errors.txt"]
+    errors = (drop / "failed" / "b.csv.errors.txt").read_text()
+    assert "b.csv line 2 (PO PO42): unknown PO 'PO42'" in errors
+    assert not [p for p in drop.iterdir() if p.is_file()]
