@@ -53,6 +53,7 @@ country phone`, and `lines`: a list of `{"sku", "quantity", "unit_price", "name"
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import functools
@@ -828,9 +829,13 @@ def read_generic_csv(
 
 
 def read_json(path: Path, channel: str) -> list[ImportedOrder | Rejected]:
+    """The orders of a JSON file. A refused order is named by its file lines (and its place
+    in the list); those are found only when something is refused, so a clean file is
+    parsed once."""
     sniff(path, "JSON")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        raw = path.read_text(encoding="utf-8-sig")
+        data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path.name} is not JSON: {exc.msg} at line {exc.lineno}") from None
     except UnicodeDecodeError:
@@ -839,26 +844,127 @@ def read_json(path: Path, channel: str) -> list[ImportedOrder | Rejected]:
         data = data["orders"]
     if not isinstance(data, list):
         raise InvalidInput(f'{path.name}: expected a list of orders or {{"orders": [...]}}')
+    places = JsonPlaces(raw)
     out: list[ImportedOrder | Rejected] = []
     seen: set[str] = set()
+
+    def refuse(i: int, ref: str, reason: str) -> Rejected:
+        return Rejected(ref, places.where(i), reason)
+
     for i, item in enumerate(data, start=1):
-        where = f"order {i} in the file"
         if not isinstance(item, dict):
-            out.append(Rejected("", where, "an order must be an object"))
+            out.append(refuse(i, "", "an order must be an object"))
             continue
         ref = str(item.get("order", item.get("ref", "")) or "").strip()
         if not ref:
-            out.append(Rejected("", where, 'the order has no "order" reference'))
+            out.append(refuse(i, "", 'the order has no "order" reference'))
             continue
         if ref in seen:
-            out.append(Rejected(ref, where, f"order {ref} appears twice in the file"))
+            out.append(refuse(i, ref, f"order {ref} appears twice in the file"))
             continue
         seen.add(ref)
         try:
-            out.append(build_generic(_json_draft(ref, item, where), channel))
+            out.append(build_generic(_json_draft(ref, item, f"order {i} in the file"), channel))
         except Bad as exc:
-            out.append(Rejected(ref, where, str(exc)))
+            reason = str(exc)
+            spots = places.order(i)
+            if spots is not None:  # the same checks again, saying which file line is wrong
+                try:
+                    build_generic(_json_draft(ref, item, "", spots[2]), channel)
+                except Bad as again:
+                    reason = str(again)
+            out.append(refuse(i, ref, reason))
     return out
+
+
+_JSON = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, i: int) -> int:
+    found = _SPACE.match(text, i)
+    return found.end() if found else i
+
+
+def _json_items(text: str, i: int) -> list[tuple[int, int]]:
+    """(start, end) of each element of the JSON array starting at text[i] == '['."""
+    out: list[tuple[int, int]] = []
+    i = _skip(text, i + 1)
+    if text[i] == "]":
+        return out
+    while True:
+        _value, end = _JSON.raw_decode(text, i)
+        out.append((i, end))
+        i = _skip(text, end)
+        if text[i] != ",":
+            return out
+        i = _skip(text, i + 1)
+
+
+def _json_members(text: str, i: int) -> dict[str, tuple[int, int]]:
+    """(start, end) of each value of the JSON object starting at text[i] == '{'."""
+    out: dict[str, tuple[int, int]] = {}
+    i = _skip(text, i + 1)
+    if text[i] == "}":
+        return out
+    while True:
+        key, i = _JSON.raw_decode(text, i)
+        i = _skip(text, _skip(text, i) + 1)  # past the ':'
+        _value, end = _JSON.raw_decode(text, i)
+        out[str(key)] = (i, end)  # the last one wins, as in json.loads
+        i = _skip(text, end)
+        if text[i] != ",":
+            return out
+        i = _skip(text, i + 1)
+
+
+class JsonPlaces:
+    """Where each order of a JSON file (and each of its lines) starts and ends, as file
+    line numbers; worked out on the first question, from the text json.loads accepted."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._orders: list[tuple[int, int]] | None = None
+        self._newlines: list[int] = []
+
+    def _line(self, index: int) -> int:
+        return bisect.bisect_right(self._newlines, index - 1) + 1
+
+    def _scan(self) -> list[tuple[int, int]]:
+        if self._orders is None:
+            self._orders = []
+            try:
+                self._newlines = [m.start() for m in re.finditer("\n", self.text)]
+                i = _skip(self.text, 0)
+                if self.text[i] == "{":
+                    i = _json_members(self.text, i)["orders"][0]
+                self._orders = _json_items(self.text, i)
+            except (ValueError, KeyError, IndexError):  # pragma: no cover - json.loads took it
+                self._orders = []
+        return self._orders
+
+    def order(self, i: int) -> tuple[int, int, list[int]] | None:
+        """First and last file line of order `i` (1-based) and the first line of each of its
+        order lines; None when not found."""
+        orders = self._scan()
+        if not 1 <= i <= len(orders):
+            return None
+        start, end = orders[i - 1]
+        lines: list[int] = []
+        if self.text[start] == "{":
+            try:
+                spot = _json_members(self.text, start).get("lines")
+                if spot is not None and self.text[spot[0]] == "[":
+                    lines = [self._line(a) for a, _b in _json_items(self.text, spot[0])]
+            except (ValueError, IndexError):  # pragma: no cover - json.loads took it
+                lines = []
+        return self._line(start), self._line(end - 1), lines
+
+    def where(self, i: int) -> str:
+        spots = self.order(i)
+        if spots is None:
+            return f"order {i} in the file"
+        return f"{where_lines(spots[0], spots[1])} (order {i} in the file)"
 
 
 def _json_value(value: Any, key: str) -> str:
@@ -871,7 +977,8 @@ def _json_value(value: Any, key: str) -> str:
     return str(value) if isinstance(value, int) else repr(value)
 
 
-def _json_draft(ref: str, item: dict[str, Any], where: str) -> Draft:
+def _json_draft(ref: str, item: dict[str, Any], where: str, line_nos: Sequence[int] = ()) -> Draft:
+    """`line_nos`: the file line each order line starts on (refusals name it), when known."""
     values = {
         k: _json_value(item.get(k), k)
         for k in GENERIC_ORDER_KEYS
@@ -888,14 +995,16 @@ def _json_draft(ref: str, item: dict[str, Any], where: str) -> Draft:
         raise Bad("lines must be a list")
     lines: list[tuple[int, dict[str, str]]] = []
     for n, ln in enumerate(raw_lines, start=1):
+        line_no = line_nos[n - 1] if len(line_nos) >= n else 0
+        at = f"line {line_no}: " if line_no else ""
         if not isinstance(ln, dict):
-            raise Bad(f"line {n} must be an object")
+            raise Bad(f"{at}order line {n} must be an object")
         qty = ln.get("quantity")
         if isinstance(qty, float):
-            raise Bad(f"quantity {qty!r} of line {n} is not a whole number")
+            raise Bad(f"{at}quantity {qty!r} of order line {n} is not a whole number")
         lines.append(
             (
-                0,
+                line_no,
                 {
                     "sku": _json_value(ln.get("sku"), "sku"),
                     "quantity": _json_value(qty, "quantity"),

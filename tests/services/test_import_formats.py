@@ -122,6 +122,25 @@ def order_json(ref: str, **over: object) -> dict[str, object]:
     return base
 
 
+def json_starts(text: str) -> dict[int, tuple[int, int, int]]:
+    """Independently of the reader: for the i-th order of an indent=2 file, its first and
+    last line and the line of its first order line (found by their indentation)."""
+    out: dict[int, tuple[int, int, int]] = {}
+    i, first, first_line = 0, 0, 0
+    for no, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("    ") and not line.startswith("     "):  # an order's own level
+            if line.strip() in ("{", '"not an order",', '"not an order"'):
+                i += 1
+                first, first_line = no, 0
+                if line.strip() != "{":
+                    out[i] = (no, no, 0)
+            elif line.strip() in ("}", "},"):
+                out[i] = (first, no, first_line)
+        elif line.startswith("        {") and not first_line:  # the first of its lines
+            first_line = no
+    return out
+
+
 async def test_json(db_url: str, clock: FixedClock, tmp_path: Path) -> None:
     data = {
         "orders": [
@@ -134,22 +153,34 @@ async def test_json(db_url: str, clock: FixedClock, tmp_path: Path) -> None:
             order_json("J-5", lines=[]),
         ]
     }
-    path = write(tmp_path, "orders.json", json.dumps(data))
+    text = json.dumps(data, indent=2)
+    path = write(tmp_path, "orders.json", text)
+    starts = json_starts(text)
     async with open_shop(db_url, clock) as shop:
         report = await shop.imports.import_file(path, "json", channel="api")
         assert [ref for ref, _ in report.created] == ["J-1", "J-4"]
+
+        def spot(i: int) -> str:
+            return f"lines {starts[i][0]}-{starts[i][1]} (order {i} in the file)"
+
         assert [(r.ref, r.where, r.reason) for r in report.rejected] == [
-            ("J-2", "order 2 in the file", "quantity 1.5 of line 1 is not a whole number"),
+            (
+                "J-2",
+                spot(2),
+                f"line {starts[2][2]}: quantity 1.5 of order line 1 is not a whole number",
+            ),
             (
                 "J-3",
-                "order 3 in the file",
-                "lines[1]: unit price '1,50' has a comma: write amounts with a dot as the "
-                "decimal mark (12.50); a comma could be a decimal mark or a thousands separator",
+                spot(3),
+                f"line {starts[3][2]}: unit price '1,50' has a comma: write amounts with a dot "
+                "as the decimal mark (12.50); a comma could be a decimal mark or a thousands "
+                "separator",
             ),
-            ("J-1", "order 4 in the file", "order J-1 appears twice in the file"),
-            ("", "order 5 in the file", "an order must be an object"),
-            ("J-5", "order 7 in the file", "it has no lines"),
+            ("J-1", spot(4), "order J-1 appears twice in the file"),
+            ("", f"line {starts[5][0]} (order 5 in the file)", "an order must be an object"),
+            ("J-5", spot(7), "it has no lines"),
         ]
+        assert text.splitlines()[starts[5][0] - 1].strip() == '"not an order",'
         one = await by_ref(shop, "J-1", channel="api")
         assert one.note == "<script>alert(1)</script>"
         assert one.customer is not None and one.customer.name == "Jo \x1b[31mRed"
