@@ -1,0 +1,115 @@
+"""`packline po ...` through the real entry point, on a seeded SQLite file."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services import carriers
+from tests.cli.test_cli import packline
+
+SHIP = "7 Compiler Court|Arlington|22201|US"
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A seeded catalogue; EDI files go to edi/ next to it."""
+    folder = tmp_path_factory.mktemp("po")
+    db = str(folder / "shop.sqlite")
+    env = {"PACKLINE_EDI_DIR": str(folder / "edi")}
+    seeded = packline("seed", "--orders", "0", "--seed", "1", "--anchor", "2026-11-20", db=db)
+    assert seeded.returncode == 0, seeded.stderr
+    return {"db": db, "edi": env["PACKLINE_EDI_DIR"], "dir": str(folder)}
+
+
+def run(shop: dict[str, str], *args: str) -> Any:
+    result = packline(*args, "--json", db=shop["db"], env={"PACKLINE_EDI_DIR": shop["edi"]})
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def order(shop: dict[str, str], *lines: str) -> int:
+    args = ["new-order", "--name", "Grace Hopper", "--email", "grace@example.org", "--ship", SHIP]
+    for line in lines:
+        args += ["--line", line]
+    return int(run(shop, *args)["number"])
+
+
+def test_plan_create_with_override_send_list_and_show(shop: dict[str, str]) -> None:
+    n = order(shop, "PL-10031=1", "PL-10001=2", "PL-10002=1")
+    plan = run(shop, "po", "plan", str(n))
+    selected = {ln["sku"]: ln["selected"] for ln in plan["lines"]}
+    assert selected == {"PL-10031": "GLOBEX", "PL-10001": "INITECH", "PL-10002": None}
+    result = run(shop, "po", "create", f"#{n}", "--vendor", "PL-10031=ACME", "--send")
+    assert result["status"] == "processing"
+    vendors = {po["vendor_code"]: po for po in result["purchase_orders"]}
+    assert set(vendors) == {"ACME", "INITECH"}
+    assert all(po["status"] == "sent" for po in vendors.values())
+    edi = next(s for s in result["sent"] if s["via"] == "edi")
+    assert Path(edi["detail"]).read_text().startswith("ISA*00*")
+    listed = run(shop, "po", "list", "--status", "sent", "--order", str(n))
+    assert sorted(p["number"] for p in listed) == sorted(result["created"])
+    shown = run(shop, "po", "show", vendors["ACME"]["number"])
+    assert shown["lines"][0]["vendor_sku"] == "ACM-22006"
+    detail = run(shop, "orders", "show", str(n))
+    assert {p["vendor"] for p in detail["purchase_orders"]} == {
+        "Acme Auto Supply",
+        "Initech Distribution",
+    }
+    # Human output is one line per PO.
+    text = packline("po", "list", "--order", str(n), db=shop["db"])
+    assert text.returncode == 0 and text.stdout.count("\n") == 2
+
+
+def test_refusals_and_usage_errors(shop: dict[str, str]) -> None:
+    refused = packline("po", "create", "99999", db=shop["db"])
+    assert refused.returncode == 1 and refused.stderr.strip() == "packline: no order #99999"
+    n = order(shop, "PL-10031=1")
+    bad = packline("po", "create", str(n), "--vendor", "PL-10031=NORTH", "--json", db=shop["db"])
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout) == {
+        "error": "vendor 'NORTH' does not supply PL-10031 (its vendors: INITECH, ACME, GLOBEX)"
+    }
+    usage = packline("po", "create", str(n), "--vendor", "PL-10031", db=shop["db"])
+    assert usage.returncode == 2
+    status = packline("po", "list", "--status", "lost", db=shop["db"])
+    assert status.returncode == 2
+
+
+def test_send_without_edi_dir_is_partial_and_says_why(shop: dict[str, str]) -> None:
+    n = order(shop, "PL-10017=1", "PL-10033=1")  # NORTH (EDI), ACME (e-mail)
+    result = packline("po", "create", str(n), "--send", "--json", db=shop["db"])
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert "PACKLINE_EDI_DIR is not set" in data["error"]
+    assert {p["vendor_code"]: p["status"] for p in data["purchase_orders"]} == {
+        "ACME": "sent",
+        "NORTH": "draft",
+    }
+    north = next(p["number"] for p in data["purchase_orders"] if p["vendor_code"] == "NORTH")
+    again = packline("po", "send", north, db=shop["db"], env={"PACKLINE_EDI_DIR": shop["edi"]})
+    assert again.returncode == 0, again.stderr
+    assert f"{north} sent to NORTH by edi" in again.stdout
+
+
+def test_import_file_partial_then_idempotent(shop: dict[str, str]) -> None:
+    n = order(shop, "PL-10033=1")
+    (po,) = run(shop, "po", "create", str(n), "--send")["purchase_orders"]
+    number = carriers.generate("ups", random.Random(77))
+    good = Path(shop["dir"]) / "good.csv"
+    good.write_text(f"po,tracking,carrier\n{po['number']},{number},ups\n")
+    bad = Path(shop["dir"]) / "bad.csv"
+    bad.write_text("po,tracking\nPO1,\x1b[31mX\n")
+    mixed = packline("po", "import", str(good), str(bad), db=shop["db"])
+    assert mixed.returncode == 1
+    assert f"{po['number']} #{n} ups {number} shipped" in mixed.stdout
+    assert "bad.csv line 2 (PO PO1): unknown PO 'PO1'" in mixed.stderr
+    assert "\x1b" not in mixed.stdout + mixed.stderr
+    again = run(shop, "po", "import", str(good))
+    assert again["created"] == 0 and again["unchanged"] == 1
+    assert run(shop, "orders", "show", str(n))["status"] == "shipped"
+    assert run(shop, "po", "show", po["number"])["status"] == "shipped"
