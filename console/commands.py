@@ -103,7 +103,16 @@ class ToolCommands(Provider):
             if not isinstance(app.screen, OutboxScreen):
                 app.push_screen(OutboxScreen(app.services))
 
-        return [("Outbox: failed and dead notifications", outbox)]
+        def new_order() -> None:
+            from screens.new_order import NewOrderScreen
+
+            if not isinstance(app.screen, NewOrderScreen):
+                app.push_screen(NewOrderScreen(app.services))
+
+        return [
+            ("Outbox: failed and dead notifications", outbox),
+            ("New order: type one in by hand", new_order),
+        ]
 
     async def discover(self) -> Hits:
         for text, command in self._tools():
@@ -112,6 +121,7 @@ class ToolCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, command in self._tools():
-            score = max(matcher.match(text), matcher.match("notifications e-mail outbox"))
+            words = "notifications e-mail outbox" if "Outbox" in text else "create add order"
+            score = max(matcher.match(text), matcher.match(words))
             if score > 0:
                 yield Hit(score, matcher.highlight(text), command, text=text)
