@@ -968,6 +968,22 @@ class PurchasingService:
         except CannotOrder:
             return None  # someone ordered them meanwhile
 
+    async def on_paid(self, number: int) -> str | None:
+        """The payment service's `after_paid` hook: auto_order, worded for its result. The
+        payment is already recorded, so a refusal here is a note, never an error."""
+        try:
+            result = await self.auto_order(number)
+        except Refused as exc:
+            return f"drop-ship POs not created: {exc}"
+        if result is None:
+            return None
+        sent = ", ".join(s.po for s in result.sent if s.ok)
+        note = f"drop-ship POs created: {', '.join(result.created)}"
+        note += f"; sent {sent}" if sent else ""
+        for problem in result.problems:
+            note += f"; {problem.po or problem.vendor} not sent: {problem.detail}"
+        return note
+
     # -- results ------------------------------------------------------------------------
 
     async def _result(

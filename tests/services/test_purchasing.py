@@ -15,7 +15,7 @@ from services.errors import InvalidInput, NotFound
 from services.models import Order
 from services.orders import NewAddress
 from services.purchasing import CannotOrder, CannotSend
-from services.statuses import HoldReason, PaymentStatus, POStatus, Status
+from services.statuses import HoldReason, PaymentMethod, PaymentStatus, POStatus, Status
 from tests.conftest import FixedClock
 from tests.services.test_notify_support import smtp_server
 from tests.services.test_purchasing_support import (
@@ -285,15 +285,26 @@ async def test_auto_send_when_paid(db_url: str, clock: FixedClock, tmp_path: Pat
     try:
         n = await new_order(shop, ((ACME_ONLY, 1), (STOCK, 1)))
         assert await shop.purchasing.auto_order(n) is None  # not paid yet
-        async with shop.db.write_session() as s, s.begin():
-            await s.execute(
-                update(Order).where(Order.number == n).values(payment_status=PaymentStatus.PAID)
-            )
-        result = await shop.purchasing.auto_order(n)
-        assert result is not None and [p.status for p in result.purchase_orders] == ["sent"]
+        total = (await shop.orders.show(n)).row.total
+        paid = await shop.payments.record(n, total, PaymentMethod.CHECK, note="check #7")
+        assert any(
+            note.startswith("drop-ship POs created: PO10001; sent PO10001") for note in paid.notes
+        )
+        (po,) = (await shop.purchasing.plan(n)).purchase_orders
+        assert po.status == "sent" and po.vendor_code == "ACME"
         assert await shop.purchasing.auto_order(n) is None  # nothing left: nothing happens
     finally:
         await shop.close()
+
+
+async def test_no_auto_send_unless_switched_on(shop: Services) -> None:
+    n = await new_order(shop, ((ACME_ONLY, 1),))
+    async with shop.db.write_session() as s, s.begin():
+        await s.execute(
+            update(Order).where(Order.number == n).values(payment_status=PaymentStatus.PAID)
+        )
+    assert await shop.purchasing.auto_order(n) is None
+    assert (await shop.purchasing.plan(n)).purchase_orders == ()
 
 
 async def test_find_lists_by_status(shop: Services) -> None:
