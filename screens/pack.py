@@ -27,11 +27,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 
 from screens.base import FailureReports
-from screens.ports import ConsoleServices
+from screens.confirm import ConfirmDialog
+from screens.live import LiveUpdates
+from screens.ports import ConsoleServices, may
 from screens.untrusted import visible
 from screens.widgets.scan_field import ScanField
+from services.changes import Changes
 from services.errors import Refused
 from services.pack_errors import NotPackable, PackClaimed
+from services.roles import Action
 from services.views import (
     PackageView,
     PackLineView,
@@ -43,6 +47,7 @@ from services.views import (
 from styles import tcss
 
 FLASH_SECONDS = 1.0
+TAKE_OVER = Action.TAKE_OVER_PACK
 BAR_WIDTH = 12
 LATENCIES_KEPT = 5000
 
@@ -50,7 +55,9 @@ LATENCIES_KEPT = 5000
 class PackOperations(Protocol):
     """services.packing.PackService as this screen calls it (screens may not import it)."""
 
-    async def start(self, ref: str | int) -> PackSessionView: ...
+    async def start(self, ref: str | int, *, take_over: bool = False) -> PackSessionView: ...
+
+    async def session_ended(self, ref: str | int, *, session_id: int) -> str | None: ...
 
     async def scan(self, ref: str | int, raw: str, *, session_id: int) -> ScanResult: ...
 
@@ -222,7 +229,7 @@ class BackorderDialog(ModalScreen[bool | str]):
         self.dismiss(False)
 
 
-class PackScreen(FailureReports, Screen[None]):
+class PackScreen(LiveUpdates, FailureReports, Screen[None]):
     CSS_PATH = tcss("pack")
     AUTO_FOCUS = "ScanField"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -273,19 +280,23 @@ class PackScreen(FailureReports, Screen[None]):
             self._consume(), name="pack", group="pack", exit_on_error=False, exclusive=True
         )
         self.run_worker(self._start(), name="open the order for packing", exit_on_error=False)
+        self.follow_changes()
 
     def on_screen_resume(self) -> None:
         self.query_one(ScanField).focus()
 
     # -- the session ----------------------------------------------------------------------
 
-    async def _start(self) -> None:
+    async def _start(self, take_over: bool = False) -> None:
         try:
-            session = await self.packing.start(self.ref)
+            session = await self.packing.start(self.ref, take_over=take_over)
         except Refused as exc:  # claimed by another packer, or nothing to pack
             self.ended = True
             if isinstance(exc, NotPackable) and self.quiet_if_unpackable:
                 self.dismiss(None)  # the order detail underneath is what was asked for
+                return
+            if isinstance(exc, PackClaimed) and not take_over and self._may_take_over():
+                self.offer_take_over(exc)
                 return
             title = "Claimed" if isinstance(exc, PackClaimed) else "Cannot pack"
             self.app.bell()
@@ -304,6 +315,55 @@ class PackScreen(FailureReports, Screen[None]):
         extra = f" (taken over from {session.took_over_from})" if session.took_over_from else ""
         self.say(f"{what} packing #{session.order_number}{extra}: scan the items", "ok")
         self.ready.set()
+
+    def _may_take_over(self) -> bool:
+        """A manager in a shop that names its managers (`roles`); without a roles table
+        everyone counts as a manager, and a packer who opens a claimed order by mistake
+        should be told and sent back, not asked."""
+        roles = getattr(self.services, "roles", None)
+        return bool(getattr(roles, "table", None)) and may(self.services, TAKE_OVER)
+
+    def offer_take_over(self, claimed: PackClaimed) -> None:
+        """A manager opening an order another packer holds: take it over, or go back."""
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.ended = False
+                self.run_worker(
+                    self._start(take_over=True), name="take the order over", exit_on_error=False
+                )
+            else:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Take over?",
+                f"{visible(str(claimed))}.\nTake it over? {visible(claimed.holder)}'s screen "
+                "is told, and what they packed stays packed.",
+                yes="Take over",
+                no="Back",
+            ),
+            answer,
+        )
+
+    def on_changes(self, changes: Changes) -> None:
+        """Someone else changed this order: if that ended our session (a manager took it
+        over), say so now rather than at the next scan."""
+        session = self.session
+        stamp = changes.stamp(session.order_number) if session is not None else None
+        if session is None or self.ended or stamp is None or stamp.updated_by == session.operator:
+            return
+        self.run_worker(
+            self._check_session(session.session_id), name="check the claim", exit_on_error=False
+        )
+
+    async def _check_session(self, session_id: int) -> None:
+        why = await self.packing.session_ended(self.ref, session_id=session_id)
+        if why is None or self.ended:
+            return
+        self.ended = True
+        self.say(f"✗ {why}", "refused")
+        self.app.notify(visible(why), title="Taken over", severity="warning", markup=False)
 
     async def _consume(self) -> None:
         """The only caller of the service's scan methods: strictly one job at a time."""

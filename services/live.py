@@ -7,15 +7,17 @@ How it hears of changes:
   round trip. A safety check every `safety_seconds` catches writes that bypass the ORM
   (and anything missed while the listening connection was being re-opened).
 - SQLite: a change token (latest `orders.updated_at`, highest order id, highest history
-  id: three index lookups, microseconds) polled every `poll_seconds`.
+  id, highest audit id: four index lookups, microseconds) polled every `poll_seconds`.
 
-Either way, what changed is then read from two small index range scans: orders updated
-since the last report (re-reading a few seconds back, because clocks of different
-processes and PostgreSQL's commit order do not follow the timestamps exactly; what was
-reported is remembered, so nothing is reported twice) and status-history rows after the
-last one seen (so a screen can move its per-status counts without counting again). A
-screen never reloads the whole queue: it patches counts and refetches the rows it shows
-only when one of them changed.
+Either way, what changed is then read from small index range scans: orders updated since
+the last report (re-read a few seconds back, since PostgreSQL's commit order need not
+follow the timestamps), status-history rows after the last one seen (so a screen moves
+its per-status counts without counting again) and audit rows after the last one seen
+(every action names its order there, whatever the clock of the process that wrote it
+said: a console whose clock is behind, or data stamped in the future, is still heard).
+What was reported is remembered, so nothing is reported twice. A screen never reloads
+the whole queue: it patches counts and refetches the rows it shows only when one of them
+changed.
 
 `subscribe()` is an async context manager: on entry the feed has its baseline, so a
 screen that subscribes and then loads its data misses nothing in between.
@@ -34,7 +36,8 @@ from sqlalchemy import func, select
 from services.changes import Changes, FeedItem, LinkState, OrderStamp, StatusMove
 from services.db import Database, describe_connect_error
 from services.live_signal import CHANNEL
-from services.models import Order, StatusEvent
+from services.models import AuditLog, Order, StatusEvent
+from services.statuses import Status
 from services.uow import Clock, utcnow
 
 POLL_SECONDS = 0.5  # SQLite: how often the token is read
@@ -44,7 +47,36 @@ OVERLAP = timedelta(seconds=10)  # orders re-read before the newest change seen
 EVENT_SLACK = 500  # history ids re-read below the highest seen (PostgreSQL id gaps)
 MAX_ROWS = 1_000  # more changed rows than this at once: overflow, reload instead
 
-Token = tuple[datetime | None, int, int]
+Token = tuple[datetime | None, int, int, int]
+
+
+class _IdWindow:
+    """Rows of an id-ordered table already reported. PostgreSQL hands out ids before
+    commit, so a lower id may become visible after a higher one: the last EVENT_SLACK ids
+    are read again and the ones already seen skipped (the baseline reads them too)."""
+
+    def __init__(self) -> None:
+        self.high = 0
+        self.seen: set[int] = set()
+
+    def low(self, newest: int, baseline: bool) -> int:
+        return max((newest if baseline else self.high) - EVENT_SLACK, 0)
+
+    def first_time(self, row_id: int) -> bool:
+        if row_id in self.seen:
+            return False
+        self.seen.add(row_id)
+        return True
+
+    def advance(self, newest: int) -> None:
+        self.high = max(self.high, newest)
+        floor = self.high - EVENT_SLACK
+        self.seen = {i for i in self.seen if i > floor}
+
+    def skip_to(self, newest: int) -> None:
+        """After an overflow: carry on from `newest` (the reader reloads everything)."""
+        self.high = newest
+        self.seen = set(range(max(newest - EVENT_SLACK, 0) + 1, newest + 1))
 
 
 class Subscription:
@@ -87,8 +119,8 @@ class ChangeFeed:
         self._token: Token | None = None
         self._since: datetime | None = None  # newest updated_at reported
         self._seen_orders: dict[tuple[int, int], datetime] = {}  # (number, version) -> at
-        self._event_high = 0
-        self._seen_events: set[int] = set()
+        self._history = _IdWindow()  # status_events rows seen
+        self._audit = _IdWindow()  # audit_log rows seen
         self._strict = False  # after an overflow: no overlap once
         self._subscribers: set[asyncio.Queue[FeedItem]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -123,22 +155,52 @@ class ChangeFeed:
         latest = select(func.max(Order.updated_at)).scalar_subquery()
         highest = select(func.max(Order.id)).scalar_subquery()
         history = select(func.max(StatusEvent.id)).scalar_subquery()
-        row = (await session.execute(select(latest, highest, history))).one()
-        return row[0], int(row[1] or 0), int(row[2] or 0)
+        audit = select(func.max(AuditLog.id)).scalar_subquery()
+        row = (await session.execute(select(latest, highest, history, audit))).one()
+        return row[0], int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)
 
     async def _scan(self, *, report: bool, force: bool = False) -> Changes:
+        baseline = not report
         async with self.db.read_session() as session:
             token = await self._read_token(session)
             if report and not force and token == self._token:
                 return Changes()
             self._token = token
-            orders, orders_overflow = await self._changed_orders(session, token)
-            moves, moves_overflow = await self._moves(session, token, baseline=not report)
-        if not report:
+            orders, timed_out = await self._changed_orders(session, token)
+            moves, moves_out = await self._moves(session, token[2], baseline=baseline)
+            audited, audit_out = await self._audited(session, token[3], baseline=baseline)
+            if report:
+                # Orders the history or the audit log name but the time window missed (a
+                # clock behind the newest updated_at): read their stamps by number.
+                missing = (audited | {m.number for m in moves}) - {o.number for o in orders}
+                orders += await self._stamps(session, missing)
+        if baseline:
             return Changes()
         return Changes(
-            orders=tuple(orders), moves=tuple(moves), overflow=orders_overflow or moves_overflow
+            orders=tuple(orders),
+            moves=tuple(moves),
+            overflow=timed_out or moves_out or audit_out,
         )
+
+    def _fresh(
+        self, number: int, version: int, status: Status, at: datetime, by: str | None
+    ) -> OrderStamp | None:
+        key = (number, version)
+        if key in self._seen_orders:
+            return None
+        self._seen_orders[key] = at
+        return OrderStamp(number, version, status, at, by or "")
+
+    async def _stamps(self, session: Any, numbers: set[int]) -> list[OrderStamp]:
+        if not numbers:
+            return []
+        rows = await session.execute(
+            select(Order.number, Order.version, Order.status, Order.updated_at, Order.updated_by)
+            .where(Order.number.in_(sorted(numbers)[:MAX_ROWS]))
+            .order_by(Order.number)
+        )
+        found = (self._fresh(int(n), int(v), st, at, by) for n, v, st, at, by in rows.all())
+        return [stamp for stamp in found if stamp is not None]
 
     async def _changed_orders(self, session: Any, token: Token) -> tuple[list[OrderStamp], bool]:
         newest = token[0]
@@ -163,13 +225,9 @@ class ChangeFeed:
             return [], True
         fresh: list[OrderStamp] = []
         for number, version, status, at, by in rows:
-            key = (int(number), int(version))
-            if key in self._seen_orders:
-                continue
-            self._seen_orders[key] = at
-            fresh.append(OrderStamp(int(number), int(version), status, at, by or ""))
-            if self._since is None or at > self._since:
-                self._since = at
+            stamp = self._fresh(int(number), int(version), status, at, by)
+            if stamp is not None:
+                fresh.append(stamp)
         if self._since is None or newest > self._since:
             self._since = newest
         floor = self._since - OVERLAP
@@ -177,12 +235,9 @@ class ChangeFeed:
         return fresh, False
 
     async def _moves(
-        self, session: Any, token: Token, *, baseline: bool
+        self, session: Any, newest: int, *, baseline: bool
     ) -> tuple[list[StatusMove], bool]:
-        newest = token[2]
-        # The baseline reads the last EVENT_SLACK rows too: marked seen, so that one of
-        # lower id committing later (PostgreSQL) is still reported.
-        low = max((self._event_high if not baseline else newest) - EVENT_SLACK, 0)
+        window = self._history
         rows = (
             await session.execute(
                 select(
@@ -193,25 +248,44 @@ class ChangeFeed:
                     StatusEvent.actor,
                 )
                 .join(Order, Order.id == StatusEvent.order_id)
-                .where(StatusEvent.id > low, StatusEvent.kind == "status")
+                .where(StatusEvent.id > window.low(newest, baseline), StatusEvent.kind == "status")
                 .order_by(StatusEvent.id)
                 .limit(MAX_ROWS + 1)
             )
         ).all()
         if len(rows) > MAX_ROWS:
-            self._event_high = newest
-            self._seen_events = set(range(max(newest - EVENT_SLACK, 0) + 1, newest + 1))
+            window.skip_to(newest)
             return [], True
-        fresh: list[StatusMove] = []
-        for event_id, number, from_status, to_status, actor in rows:
-            if event_id in self._seen_events or to_status is None:
-                continue
-            self._seen_events.add(int(event_id))
-            fresh.append(StatusMove(int(number), from_status, to_status, actor or ""))
-        self._event_high = max(self._event_high, newest)
-        floor = self._event_high - EVENT_SLACK
-        self._seen_events = {i for i in self._seen_events if i > floor}
-        return fresh, False
+        moves = [
+            StatusMove(int(number), from_status, to_status, actor or "")
+            for event_id, number, from_status, to_status, actor in rows
+            if window.first_time(int(event_id)) and to_status is not None
+        ]
+        window.advance(newest)
+        return moves, False
+
+    async def _audited(self, session: Any, newest: int, *, baseline: bool) -> tuple[set[int], bool]:
+        """Orders named by audit rows since the last check: every action is audited with
+        the order's number, whatever the clock of the process that wrote it said."""
+        window = self._audit
+        rows = (
+            await session.execute(
+                select(AuditLog.id, AuditLog.entity_id)
+                .where(AuditLog.id > window.low(newest, baseline), AuditLog.entity == "order")
+                .order_by(AuditLog.id)
+                .limit(MAX_ROWS + 1)
+            )
+        ).all()
+        if len(rows) > MAX_ROWS:
+            window.skip_to(newest)
+            return set(), True
+        numbers = {
+            int(number)
+            for audit_id, number in rows
+            if window.first_time(int(audit_id)) and number is not None
+        }
+        window.advance(newest)
+        return numbers, False
 
     # -- subscribers ----------------------------------------------------------------------
 

@@ -1,0 +1,107 @@
+"""Screens that follow what other operators do, through the console's one change feed.
+
+`LiveUpdates` is a mixin: `follow_changes()` (from `on_mount`) starts one task that
+subscribes to `services.live` (services.live.ChangeFeed: LISTEN/NOTIFY on PostgreSQL,
+a polled change token on SQLite) and hands each report to `on_changes`; a lost or
+regained database goes to `on_link`, which by default tells the operator once, in
+words, and keeps everything typed (nothing on screen is thrown away while it is down).
+Without a feed (a build or a test double that has none) it returns False and the screen
+keeps polling as before. The task is a plain asyncio task, not a Textual worker: it
+never ends while the screen is up, and "no worker running" means "idle" to the tests
+and the bench; it is cancelled when the screen is unmounted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from screens.untrusted import visible
+from services.changes import Changes, FeedItem, LinkState
+
+RECONNECT_HINT = "your typed text is kept; reconnecting by itself"
+
+
+class ChangeSource(Protocol):
+    def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[FeedItem]]: ...
+
+
+def change_source(services: object) -> ChangeSource | None:
+    live = getattr(services, "live", None)
+    if live is None or not callable(getattr(live, "subscribe", None)):
+        return None
+    return cast(ChangeSource, live)
+
+
+class LiveUpdates:
+    """Mixin for screens: `on_changes` runs on the screen for every report of changes."""
+
+    services: Any
+    offline: bool = False
+    _live_task: asyncio.Task[None] | None = None
+
+    if TYPE_CHECKING:  # provided by the Screen this is mixed into
+
+        def notify(self, message: str, **kwargs: Any) -> None: ...
+
+    def follow_changes(self) -> bool:
+        source = change_source(self.services)
+        if source is None:
+            return False
+        self._live_task = asyncio.create_task(self._follow(source), name="follow changes")
+        return True
+
+    async def _follow(self, source: ChangeSource) -> None:
+        try:
+            async with source.subscribe() as items:
+                async for item in items:
+                    if isinstance(item, LinkState):
+                        self.offline = not item.up
+                        self.on_link(item)
+                    elif isinstance(item, Changes):
+                        self.on_changes(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug, not the database (the feed reports that itself)
+            self.notify(
+                f"live updates stopped: {visible(str(exc) or type(exc).__name__)}; "
+                "ctrl+r reloads by hand",
+                severity="error",
+                markup=False,
+            )
+
+    async def on_unmount(self) -> None:
+        task, self._live_task = self._live_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def on_changes(self, changes: Changes) -> None:
+        """Screens override: patch what they show."""
+
+    def on_link(self, state: LinkState) -> None:
+        if not state.up:
+            self.notify(
+                f"{visible(state.message)}; {RECONNECT_HINT}",
+                title="Database unreachable",
+                severity="error",
+                markup=False,
+                timeout=30,
+            )
+        else:
+            self.notify("the database is back", title="Reconnected", markup=False)
+            self.on_changes(Changes(overflow=True))  # whatever happened meanwhile: reload
+
+
+def changed_by_someone_else(changes: Changes, number: int, version: int, me: str) -> str | None:
+    """'#1042 was changed by maria at 12:03:04' when another operator changed this order
+    past `version`; None when it did not change, or the change was this operator's."""
+    stamp = changes.stamp(number)
+    if stamp is None or stamp.version <= version or stamp.updated_by == me:
+        return None
+    who = visible(stamp.updated_by) or "another operator"
+    return f"#{number} was changed by {who} at {stamp.updated_at:%H:%M:%S} UTC"
