@@ -13,7 +13,7 @@ from rich.text import Text
 
 from screens.untrusted import one_line, visible
 from services.statuses import PaymentStatus, Status
-from services.views import money, risk_flag
+from services.views import RISK_HIGH_AT, money, risk_flag
 from services.workflow import Workflow
 
 STATUS_STYLE: dict[Status, str] = {
@@ -90,8 +90,9 @@ def money_text(cents: int, currency: str) -> Text:
     return Text(money(cents, currency))
 
 
-def risk_text(score: int) -> Text:
-    flag = risk_flag(score)
+def risk_text(score: int, high_at: int = RISK_HIGH_AT) -> Text:
+    """`high_at`: the shop's hold threshold, as the row carries it (`OrderRow.risk_high_at`)."""
+    flag = risk_flag(score, high_at)
     if flag == "high":
         return Text(f"⚑{score}", style="bold red")
     if flag == "review":

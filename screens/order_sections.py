@@ -30,7 +30,6 @@ from services.views import (
     NotificationView,
     OrderDetail,
     money,
-    risk_flag,
 )
 from services.workflow import Workflow
 
@@ -72,7 +71,7 @@ def header(detail: OrderDetail, workflow: Workflow) -> Text:
     text.append_text(payment_text(row.payment_status))
     text.append("  ·  ")
     text.append(money(row.total, row.currency), style="bold")
-    flag = risk_flag(row.risk_score)
+    flag = row.risk_flag
     if flag:
         text.append("  ·  ")
         text.append(
@@ -93,7 +92,7 @@ def alerts(detail: OrderDetail) -> Text | None:
     if row.risk_score:
         line = Text(
             f"⚑ Risk {row.risk_score}: ",
-            style="bold red" if row.risk_score >= 60 else "bold yellow",
+            style="bold red" if row.risk_flag == "high" else "bold yellow",
         )
         line.append_text(safe("; ".join(row.risk_reasons) or "no reasons recorded"))
         lines.append(line)

@@ -106,7 +106,7 @@ def queue_columns(workflow: Workflow, *, wide: bool) -> list[Column[OrderRow]]:
         Column("Payment", lambda r: payment_text(r.payment_status), 8, flex=1, max_width=11),
         Column("Status", status, 11, flex=1, max_width=36),
         Column("Memo", lambda r: safe_line(r.last_memo), 5, flex=3),
-        Column("Risk", lambda r: risk_text(r.risk_score), 4),
+        Column("Risk", lambda r: risk_text(r.risk_score, r.risk_high_at), 4),
     ]
 
 

@@ -493,6 +493,7 @@ class ImportService:
         customer_ids = iter(await _ids(conn, "customers", n))
         t: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         empty_list = _json([])
+        staff = self.orders.staff_email
         for i, r in enumerate(fresh):
             imp = r.src
             email = imp.email.strip()
@@ -620,6 +621,24 @@ class ImportService:
                 "lines": len(r.lines),
             }
             t["audit_log"].append((at, operator, "order.import", "order", number, _json(detail)))
+            if staff and imp.status is S.NEW:  # the shop is told of orders it has to work
+                t["notifications"].append(
+                    (
+                        oid,
+                        None,
+                        "new_order_staff",
+                        "email",
+                        staff,
+                        _json({"number": number}),
+                        NotificationState.QUEUED.value,
+                        0,
+                        at,
+                        "",
+                        new_key(),
+                        at,
+                        None,
+                    )
+                )
             for url in self.orders.webhooks:
                 payload = {
                     "event": "order.created",
@@ -676,34 +695,46 @@ class ImportService:
         return list(range(first, first + n))
 
     async def _arrive(self, uow: UnitOfWork, numbers: list[int], out: _Outcome) -> None:
-        """The checks every new order meets (risk review, payment holds), one savepoint per
-        order so a check that fails leaves that order as imported, reported."""
+        """The checks every new order meets (risk review, payment holds), given the whole
+        batch at once (a hook gathers its facts for all of them in a few queries). If a
+        check refuses one of them, the batch's checks are undone and run again one order
+        per savepoint, so that order is left as imported, reported, and the others checked."""
         if not numbers or not self.orders.arrival_hooks:
             return
         s = uow.session
         for chunk in _chunks(numbers, 500):
-            loaded = (
-                await s.execute(
-                    select(Order)
-                    .where(Order.number.in_(chunk))
-                    .options(
-                        selectinload(Order.lines),
-                        selectinload(Order.customer),
-                        selectinload(Order.shipping_address),
-                        selectinload(Order.billing_address),
-                    )
-                    .order_by(Order.number)
-                )
-            ).scalars()
-            for order in loaded:
+            try:
+                async with s.begin_nested():
+                    loaded = await self._arrivals(uow, chunk)
+                    for hook in self.orders.arrival_hooks:
+                        await hook(uow, loaded)
+                continue
+            except Refused:
+                pass
+            for order in await self._arrivals(uow, chunk):
+                ref, number = order.channel_ref or "", order.number  # expired by a rollback
                 try:
                     async with s.begin_nested():
                         for hook in self.orders.arrival_hooks:
-                            await hook(uow, order)
+                            await hook(uow, [order])
                 except Refused as exc:
-                    out.notices.append(
-                        Notice(order.channel_ref or "", "", f"arrival check: {exc}", order.number)
-                    )
+                    out.notices.append(Notice(ref, "", f"arrival check: {exc}", number))
+
+    @staticmethod
+    async def _arrivals(uow: UnitOfWork, numbers: Sequence[int]) -> list[Order]:
+        """The new orders as the hooks take them (lines loaded; state read afresh, since a
+        rolled-back savepoint leaves the session's copies stale)."""
+        return list(
+            (
+                await uow.session.execute(
+                    select(Order)
+                    .where(Order.number.in_(numbers))
+                    .options(selectinload(Order.lines))
+                    .order_by(Order.number)
+                    .execution_options(populate_existing=True)
+                )
+            ).scalars()
+        )
 
     # -- known orders: follow the channel -------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +44,7 @@ from services.order_query import Sort as Sort
 from services.statuses import Fulfillment, HoldReason, PaymentMethod, Status
 from services.uow import Clock, UnitOfWork, utcnow
 from services.views import (
+    RISK_HIGH_AT,
     AddressView,
     CustomerView,
     HistoryEntry,
@@ -80,8 +81,11 @@ class FollowUp:
 
 
 EffectHandler = Callable[[UnitOfWork, Order, Change], Awaitable[FollowUp | None]]
-# Runs inside `create`'s transaction once the new order is flushed (risk review, payment holds).
-ArrivalHook = Callable[[UnitOfWork, Order], Awaitable[None]]
+# Runs inside the transaction that takes new orders in, once they are flushed (risk review,
+# payment holds): `create` passes its one order, an import a whole batch, so a hook can
+# gather what it needs for many orders in a few queries. The orders come with their lines
+# loaded; a hook may refuse (Refused) and the caller decides what that undoes.
+ArrivalHook = Callable[[UnitOfWork, Sequence[Order]], Awaitable[None]]
 # Runs in apply_transition before anything changes; raises Refused to stop it (args: the
 # unit of work, the order as it is, the allowed change, the memo given with it).
 TransitionCheck = Callable[[UnitOfWork, Order, Change, str], Awaitable[None]]
@@ -175,7 +179,9 @@ def _customer_view(order: Order) -> CustomerView:
     return CustomerView(name=c.name if c else "", email=order.email or (c.email if c else ""))
 
 
-def row_of(order: Order, shipments: tuple[ShipmentView, ...] = ()) -> OrderRow:
+def row_of(
+    order: Order, shipments: tuple[ShipmentView, ...] = (), risk_high_at: int = RISK_HIGH_AT
+) -> OrderRow:
     return OrderRow(
         number=order.number,
         placed_at=order.placed_at,
@@ -189,6 +195,7 @@ def row_of(order: Order, shipments: tuple[ShipmentView, ...] = ()) -> OrderRow:
         last_memo=order.last_memo,
         risk_score=order.risk_score,
         risk_reasons=tuple(order.risk_reasons or ()),
+        risk_high_at=risk_high_at,
         version=order.version,
         updated_at=order.updated_at,
         updated_by=order.updated_by,
@@ -253,6 +260,9 @@ class OrderService:
         # high-risk hold) and what happens to an order as it arrives, in order of registration.
         self.transition_checks: list[TransitionCheck] = []
         self.arrival_hooks: list[ArrivalHook] = []
+        # The risk score from which the queue flags an order "high": the shop's hold
+        # threshold, set by the review service from the risk settings.
+        self.risk_high_at = RISK_HIGH_AT
         self.webhooks = webhooks
 
     def _uow(self, write: bool = False) -> UnitOfWork:
@@ -317,7 +327,7 @@ class OrderService:
             shipments = (
                 await self._shipments_by_order(uow, [o.id for o in orders]) if with_details else {}
             )
-            rows = [row_of(o, shipments.get(o.id, ())) for o in orders]
+            rows = [row_of(o, shipments.get(o.id, ()), self.risk_high_at) for o in orders]
             cursors = tuple(_cursor_of(o, flt.sort) for o in orders)
         if backwards:
             # What follows a backwards page starts at its last row (the `before` row is next).
@@ -550,7 +560,7 @@ class OrderService:
             ).scalars()
         )
         return OrderDetail(
-            row=row_of(order, shipments),
+            row=row_of(order, shipments, self.risk_high_at),
             channel=order.channel,
             payment_method=order.payment_method.value,
             terms_accepted=order.terms_accepted,
@@ -723,7 +733,7 @@ class OrderService:
             )
             uow.audit("order.create", "order", number, channel=new.channel, lines=len(lines))
             for hook in self.arrival_hooks:
-                await hook(uow, order)
+                await hook(uow, [order])
             await uow.commit()
         return await self._reload(number)
 

@@ -179,6 +179,9 @@ class PaymentService:
         self.clock = clock
         self.review = review
         self.webhooks = webhooks
+        # Run after money came in and was committed (order number -> a note for the result,
+        # or None): drop-ship POs go out when an order is paid (services/purchasing.py).
+        self.after_paid: list[Callable[[int], Awaitable[str | None]]] = []
         orders.effects[Effect.OFFER_REFUND] = self._offer_refund
         orders.arrival_hooks.append(self._on_arrival)
 
@@ -727,7 +730,13 @@ class PaymentService:
                 await uow.commit()
         except Refused as exc:
             return None, [f"the order stays on hold: {exc}"]
-        return released, []
+        notes: list[str] = []
+        if not declined:
+            for hook in self.after_paid:
+                note = await hook(number)
+                if note:
+                    notes.append(note)
+        return released, notes
 
     async def _release_payment_hold(
         self, uow: UnitOfWork, order: Order, memo: str
@@ -977,26 +986,37 @@ class PaymentService:
                 authorized=t.authorized,
             )
 
-    async def _on_arrival(self, uow: UnitOfWork, order: Order) -> None:
-        """Orders paid by check, cash, COD or terms wait for their money on hold."""
-        method = order.payment_method
-        if method not in MANUAL_PAYMENT_METHODS or order.status is not Status.NEW:
-            return
-        n, due = order.number, money(order.total, order.currency)
-        memo = f"record the money with `packline pay record {n} --amount A --method {method.value}`"
-        if method in LATER_PAYMENT:
-            memo += f", or a manager accepts the terms (`packline pay accept-terms {n}`)"
-        with acting_as(uow, PAYMENT_ACTOR):
-            await self.orders.apply_transition(
-                uow,
-                order,
-                Request(
-                    Status.HELD,
-                    reason=HoldReason.AWAITING_PAYMENT,
-                    note=f"waiting for {due} by {method.value}",
-                ),
-                memo=memo,
+    async def _on_arrival(self, uow: UnitOfWork, orders: Sequence[Order]) -> None:
+        """Orders paid by check, cash, COD or terms wait for their money on hold, unless the
+        money is already in (an imported order paid on the storefront, a bank deposit made
+        before it was sent) or a manager accepted the terms."""
+        for order in orders:
+            method = order.payment_method
+            if (
+                method not in MANUAL_PAYMENT_METHODS
+                or order.status is not Status.NEW
+                or order.payment_status in PAID_ENOUGH
+                or order.terms_accepted
+            ):
+                continue
+            n, due = order.number, money(order.total, order.currency)
+            memo = (
+                f"record the money with `packline pay record {n} --amount A "
+                f"--method {method.value}`"
             )
+            if method in LATER_PAYMENT:
+                memo += f", or a manager accepts the terms (`packline pay accept-terms {n}`)"
+            with acting_as(uow, PAYMENT_ACTOR):
+                await self.orders.apply_transition(
+                    uow,
+                    order,
+                    Request(
+                        Status.HELD,
+                        reason=HoldReason.AWAITING_PAYMENT,
+                        note=f"waiting for {due} by {method.value}",
+                    ),
+                    memo=memo,
+                )
 
 
 # -- small pure helpers ------------------------------------------------------------------

@@ -14,6 +14,12 @@ comes from:
 - declined attempts: this order's declined charge / authorization rows;
 - the customer's note on the order.
 
+New orders are reviewed as they arrive, one (`OrderService.create`) or a whole import batch
+at a time: the facts of a batch come from a handful of queries (the orders placed in the
+batch's time span and the usual-value sample before it, the declined attempts of all of
+them), counted in Python with the same rules as for one order. Where a batch's span holds
+too many orders to fetch at once, its orders are looked up one by one.
+
 An order at or over the hold threshold when it arrives goes `held` (reason `high_risk`,
 actor "risk review"). Re-reviewing later updates the score only: holding an order a
 packer is working on is a person's call. Releasing a high-risk hold needs the manager
@@ -22,10 +28,14 @@ role and a memo saying why (checked on every status change, whoever makes it).
 
 from __future__ import annotations
 
+import bisect
+import re
 import statistics
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -43,6 +53,12 @@ from services.workflow import Change, Request
 RISK_ACTOR = "risk review"
 # A burst bigger than this in one window is counted up to here (the reason says "N orders").
 VELOCITY_ROW_LIMIT = 5_000
+# A batch whose time span (plus the velocity window) holds more orders than this is
+# reviewed order by order instead of from one fetch.
+BATCH_ROW_LIMIT = 20_000
+# What an address key leaves out: anything but letters and digits (`\w` is str.isalnum()
+# plus the underscore).
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 @contextmanager
@@ -56,16 +72,76 @@ def acting_as(uow: UnitOfWork, actor: str) -> Iterator[None]:
         uow.actor = previous
 
 
+def _email_key(email: str | None) -> str:
+    return (email or "").strip().casefold()
+
+
+def _ship_key(ship: Address | None) -> str:
+    return _address_key(ship.line1, ship.line2, ship.postal_code, ship.country) if ship else ""
+
+
+def _chunks(items: Sequence[int], size: int = 500) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 def _address_key(line1: str, line2: str, postal_code: str, country: str) -> str:
     """Two spellings of one address compare equal: letters and digits only, case-folded."""
 
     def squash(text: str) -> str:
-        return "".join(c for c in text.casefold() if c.isalnum())
+        return _NOT_ALNUM.sub("", text.casefold())
 
     street = squash(line1)
     if not street:
         return ""
     return "|".join((street, squash(line2), squash(postal_code), squash(country)))
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """One order as the batch facts need it (from one range query)."""
+
+    placed_at: datetime
+    id: int
+    total: int
+    email: str
+    address: str
+
+
+class _Span:
+    """The orders placed in a batch's time span, for its usual values and velocity counts."""
+
+    def __init__(self, rows: list[_Placed], window: timedelta, sample: int) -> None:
+        rows.sort(key=lambda r: (r.placed_at, r.id))
+        self.at = [r.placed_at for r in rows]
+        self.ids = [r.id for r in rows]
+        self.totals = [r.total for r in rows]
+        self.window = window
+        self.sample = sample
+        by_email: dict[str, list[datetime]] = defaultdict(list)
+        by_address: dict[str, list[datetime]] = defaultdict(list)
+        for r in rows:  # in placed order, so each list is sorted
+            if r.email:
+                by_email[r.email].append(r.placed_at)
+            if r.address:
+                by_address[r.address].append(r.placed_at)
+        self.by_email = by_email
+        self.by_address = by_address
+
+    def usual(self, order: Order) -> list[int]:
+        """Totals of the `sample` latest orders placed up to this one (it left out)."""
+        end = bisect.bisect_right(self.at, order.placed_at)
+        start = max(end - self.sample - 1, 0)
+        picked = self.totals[start:end]
+        if order.id in self.ids[start:end]:
+            del picked[self.ids[start:end].index(order.id)]
+        return picked[-self.sample :]
+
+    def count(self, index: dict[str, list[datetime]], key: str, placed: datetime) -> int:
+        if not key:
+            return 0
+        times = index.get(key, [])
+        return bisect.bisect_right(times, placed) - bisect.bisect_right(times, placed - self.window)
 
 
 class ReviewService:
@@ -91,6 +167,7 @@ class ReviewService:
         self.usual_min_orders = usual_min_orders
         orders.arrival_hooks.append(self._on_arrival)
         orders.transition_checks.append(self._check_release)
+        orders.risk_high_at = rules.hold_threshold  # the queue's "high" flag follows the shop
 
     def _uow(self, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.db, write=write, clock=self.clock, actor=self.operator)
@@ -128,8 +205,8 @@ class ReviewService:
             .where(Order.placed_at > since, Order.placed_at <= order.placed_at)
             .limit(VELOCITY_ROW_LIMIT)
         )
-        email = order.email.strip().casefold()
-        key = _address_key(ship.line1, ship.line2, ship.postal_code, ship.country) if ship else ""
+        email = _email_key(order.email)
+        key = _ship_key(ship)
         by_email = by_address = 0
         seen_self = False
         for oid, other_email, line1, line2, postal, country in (
@@ -192,6 +269,118 @@ class ReviewService:
         )
         return facts, ship, bill
 
+    async def _gather_many(self, uow: UnitOfWork, orders: Sequence[Order]) -> list[RiskFacts]:
+        """The facts of many orders at once (see the module docstring); same as `_gather`."""
+        if len(orders) == 1:
+            return [(await self._gather(uow, orders[0]))[0]]
+        s = uow.session
+        ids = {a for o in orders for a in (o.shipping_address_id, o.billing_address_id) if a}
+        addresses: dict[int, Address] = {}
+        for chunk in _chunks(sorted(ids)):
+            found = await s.execute(select(Address).where(Address.id.in_(chunk)))
+            addresses.update({a.id: a for a in found.scalars()})
+        declined: dict[int, int] = {}
+        for chunk in _chunks([o.id for o in orders]):
+            rows = await s.execute(
+                select(Payment.order_id, func.count())
+                .where(
+                    Payment.order_id.in_(chunk),
+                    Payment.state == "declined",
+                    Payment.kind.in_(("charge", "authorize", "capture")),
+                )
+                .group_by(Payment.order_id)
+            )
+            declined.update({int(oid): int(n) for oid, n in rows.all()})
+        span = await self._span(uow, orders)
+        out: list[RiskFacts] = []
+        for order in orders:
+            ship = addresses.get(order.shipping_address_id or 0)
+            bill = addresses.get(order.billing_address_id or 0)
+            if span is None:
+                usual = await self.usual_total(uow, order)
+                by_email, by_address = await self.velocity(uow, order, ship)
+            else:
+                totals = span.usual(order)
+                usual = (
+                    int(statistics.median_low(totals))
+                    if len(totals) >= self.usual_min_orders
+                    else None
+                )
+                by_email = span.count(span.by_email, _email_key(order.email), order.placed_at)
+                by_address = span.count(span.by_address, _ship_key(ship), order.placed_at)
+            out.append(self._facts(order, ship, bill, usual, by_email, by_address, declined))
+        return out
+
+    async def _span(self, uow: UnitOfWork, orders: Sequence[Order]) -> _Span | None:
+        """Every order placed from the velocity window before the batch's first order to its
+        last, and the usual-value sample before that; None when there are too many."""
+        first = min(o.placed_at for o in orders)
+        last = max(o.placed_at for o in orders)
+        window = timedelta(hours=self.rules.velocity_window_hours)
+        cols = (
+            Order.placed_at,
+            Order.id,
+            Order.total,
+            Order.email,
+            Address.line1,
+            Address.line2,
+            Address.postal_code,
+            Address.country,
+        )
+        s = uow.session
+        inside = (
+            await s.execute(
+                select(*cols)
+                .outerjoin(Address, Address.id == Order.shipping_address_id)
+                .where(Order.placed_at > first - window, Order.placed_at <= last)
+                .limit(BATCH_ROW_LIMIT + 1)
+            )
+        ).all()
+        if len(inside) > BATCH_ROW_LIMIT:
+            return None
+        before = (
+            await s.execute(
+                select(*cols)
+                .outerjoin(Address, Address.id == Order.shipping_address_id)
+                .where(Order.placed_at <= first - window)
+                .order_by(Order.placed_at.desc(), Order.id.desc())
+                .limit(self.usual_sample)
+            )
+        ).all()
+        keys: dict[tuple[str, str, str, str], str] = {}
+        rows: list[_Placed] = []
+        for placed, oid, total, email, line1, line2, postal, country in (*inside, *before):
+            parts = (line1 or "", line2 or "", postal or "", country or "")
+            key = keys.get(parts)
+            if key is None:
+                key = keys[parts] = _address_key(*parts)
+            rows.append(_Placed(placed, int(oid), int(total), _email_key(email), key))
+        return _Span(rows, window, self.usual_sample)
+
+    def _facts(
+        self,
+        order: Order,
+        ship: Address | None,
+        bill: Address | None,
+        usual: int | None,
+        by_email: int,
+        by_address: int,
+        declined: dict[int, int],
+    ) -> RiskFacts:
+        return RiskFacts(
+            shipping_lines=tuple(x for x in ((ship.line1, ship.line2) if ship else ()) if x),
+            shipping_city=ship.city if ship else "",
+            shipping_region=ship.region if ship else "",
+            shipping_country=ship.country if ship else "",
+            billing_country=bill.country if bill else None,
+            total_cents=order.total,
+            usual_total_cents=usual,
+            recent_orders_same_email=by_email,
+            recent_orders_same_address=by_address,
+            declined_attempts=declined.get(order.id, 0),
+            customer_note=order.note,
+        )
+
     async def reassess(self, uow: UnitOfWork, order: Order) -> RiskAssessment:
         """Score the order now and keep the score on it (the row changes only if it moved)."""
         facts, _, _ = await self._gather(uow, order)
@@ -246,21 +435,23 @@ class ReviewService:
 
     # -- hooks into the order service ----------------------------------------------------
 
-    async def _on_arrival(self, uow: UnitOfWork, order: Order) -> None:
-        result = await self.reassess(uow, order)
-        if result.score < self.rules.hold_threshold or order.status is not Status.NEW:
-            return
-        with acting_as(uow, RISK_ACTOR):
-            await self.orders.apply_transition(
-                uow,
-                order,
-                Request(
-                    Status.HELD,
-                    reason=HoldReason.HIGH_RISK,
-                    note=f"risk score {result.score} (hold at {self.rules.hold_threshold})",
-                ),
-                memo="; ".join(result.reasons),
-            )
+    async def _on_arrival(self, uow: UnitOfWork, orders: Sequence[Order]) -> None:
+        for order, facts in zip(orders, await self._gather_many(uow, orders), strict=True):
+            result = assess(facts, self.rules)
+            self._store(uow, order, result)
+            if result.score < self.rules.hold_threshold or order.status is not Status.NEW:
+                continue
+            with acting_as(uow, RISK_ACTOR):
+                await self.orders.apply_transition(
+                    uow,
+                    order,
+                    Request(
+                        Status.HELD,
+                        reason=HoldReason.HIGH_RISK,
+                        note=f"risk score {result.score} (hold at {self.rules.hold_threshold})",
+                    ),
+                    memo="; ".join(result.reasons),
+                )
 
     async def _check_release(
         self, uow: UnitOfWork, order: Order, change: Change, memo: str

@@ -98,10 +98,11 @@ class OrderRow:
     updated_by: str
     shipping_address: AddressView | None = None
     shipments: tuple[ShipmentView, ...] = ()
+    risk_high_at: int = RISK_HIGH_AT  # the shop's hold threshold (risk settings)
 
     @property
     def risk_flag(self) -> str:
-        return risk_flag(self.risk_score)
+        return risk_flag(self.risk_score, self.risk_high_at)
 
     @property
     def total_text(self) -> str:
