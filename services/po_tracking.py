@@ -345,6 +345,7 @@ class TrackingImporter:
                 return [], refuse(why)
             placed = order.placed_at.date()
             po_number = po.number
+            settled = po.status in (POStatus.SHIPPED, POStatus.RECEIVED)
         # -- every row of the PO checked: apply, one shipment per tracking number ----------
         done: list[AppliedShipment] = []
         bad: list[ImportProblem] = []
@@ -380,7 +381,8 @@ class TrackingImporter:
                     po_number, number, number_, pkg.tracking.carrier, tuple(pkg.lines), True
                 )
             )
-        await self.p.settle_shipped(po_number)
+        if not settled:
+            await self.p.settle_shipped(po_number)
         return done, bad
 
 
