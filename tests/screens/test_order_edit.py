@@ -97,3 +97,24 @@ async def test_someone_else_saved_first_nothing_typed_is_lost(shop: Services) ->
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderScreen))
     after = await shop.orders.show(number)
     assert [(ln.sku, ln.quantity) for ln in after.lines] == [(A, 4), (B, 5)]
+
+
+async def test_flags_show_on_the_order_and_are_marked_in_the_queue(shop: Services) -> None:
+    from sqlalchemy import update
+
+    from services.models import Order
+    from tests.screens.helpers import rendered
+
+    number = await create_order(shop, lines=((A, 1),))
+    flag = "unknown SKU \x1b[31mXX-1 (line 4): imported without a product"
+    async with shop.db.write_session() as s, s.begin():
+        await s.execute(update(Order).where(Order.number == number).values(flags=[flag]))
+    detail = await shop.orders.show(number)
+    assert detail.flags == (flag,) and detail.to_json()["flags"] == [flag]
+    page = await shop.orders.page(limit=500)
+    assert next(r for r in page.rows if r.number == number).flags == (flag,)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        text = rendered(app, "order-alerts")
+        assert "⚑ Flag: unknown SKU ␛[31mXX-1 (line 4)" in text
