@@ -864,6 +864,24 @@ class PurchasingService:
         )
         return all(int(shipped.get(pl.order_line_id) or 0) >= pl.quantity for pl in po.lines)
 
+    async def follow_shipment(
+        self, uow: UnitOfWork, order: Order, moved: Sequence[tuple[OrderLine, int]]
+    ) -> None:
+        """ShippingService hook (on_shipped and on_unshipped), inside the shipment's
+        transaction: a PO whose lines all have vendor shipments becomes shipped, and one
+        that no longer has them (a shipment deleted as a mistake) goes back to sent. So
+        tracking typed in on the order moves the PO just as an imported file does."""
+        if not any(ln.fulfillment is Fulfillment.DROP_SHIP for ln, _ in moved):
+            return
+        for po in await self._order_pos(uow, order):
+            if po.status in (P.DRAFT, P.SENT, P.ACKNOWLEDGED):
+                if await self._all_shipped(uow, po):
+                    po.status = P.SHIPPED
+                    uow.audit("po.status", "order", order.number, po=po.number, to="shipped")
+            elif po.status is P.SHIPPED and not await self._all_shipped(uow, po):
+                po.status = P.SENT
+                uow.audit("po.status", "order", order.number, po=po.number, to="sent")
+
     async def settle_shipped(self, number: str) -> bool:
         """Mark a sent/acknowledged PO shipped once every line has a vendor shipment (the
         tracking import calls it; running it twice changes nothing). True if it changed."""

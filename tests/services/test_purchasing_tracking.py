@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.container import Services
+from services.shipment_entry import NewShipment
 from tests.conftest import FixedClock
 from tests.services.test_purchasing_support import (
     ACME_ONLY,
@@ -173,3 +174,15 @@ async def test_import_dir_files_processed_and_failed(shop: Services, tmp_path: P
     errors = (drop / "failed" / "b.csv.errors.txt").read_text()
     assert "b.csv line 2 (PO PO42): unknown PO 'PO42'" in errors
     assert not [p for p in drop.iterdir() if p.is_file()]
+
+
+async def test_tracking_typed_in_moves_the_po_and_deleting_it_moves_it_back(
+    shop: Services,
+) -> None:
+    n, pos = await _ordered(shop, ((ACME_ONLY, 1),))
+    number = tracking("ups", 12)
+    await shop.shipping.ship(n, NewShipment(tracking=number, notify=True))
+    po = await shop.purchasing.get(pos["ACME"])
+    assert po.status == "shipped" and po.tracking == (number,)
+    await shop.shipping.delete_shipment(n, number, reason="wrong box")
+    assert (await shop.purchasing.get(pos["ACME"])).status == "sent"
