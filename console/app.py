@@ -1,14 +1,16 @@
 """The Textual app: screens, keys (remappable by binding id), themes, command palette.
 
-It is handed a ready `Services` by the composition root (`console.launch`) and gives it
-to each screen; the screens call service methods and render the views they return.
+It is handed a ready `Services` (tests) or a way to start them (`console.launch`): then it
+paints the queue's frame first and loads the services off the event loop, holding the keys
+typed meanwhile. It gives the services to each screen; the screens call service methods
+and render the views they return.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from textual import events, work
@@ -27,6 +29,7 @@ from screens.payment_dialogs import ChargeDialog, RefundDialog
 from screens.ports import ConsoleServices
 from screens.prompt_dialog import PromptDialog
 from screens.queue import QueueScreen
+from screens.starting import StartingScreen
 from screens.status_dialog import StatusDialog
 from screens.tracking import TrackingScreen
 from screens.widgets.lazy_table import LazyTable
@@ -56,6 +59,16 @@ KEYED: tuple[type[DOMNode], ...] = (
 )
 
 
+class StartFailed(Exception):
+    """The services could not be started; the message is for the operator (one line)."""
+
+
+# Builds the services and says which keys the user remapped (both come from the settings).
+Starting = Callable[[], Awaitable[tuple[ConsoleServices, Mapping[str, str]]]]
+# Keys that act while the services load; every other key waits for the queue.
+STARTUP_KEYS = frozenset({"ctrl+q", "ctrl+c"})
+
+
 def binding_ids(classes: Iterable[type[DOMNode]]) -> set[str]:
     ids: set[str] = set()
     for cls in classes:
@@ -77,11 +90,14 @@ class PacklineApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit"),
     ]
     COMMANDS = App.COMMANDS | {OrderCommands, ScreenCommands, ToolCommands}
+    services: ConsoleServices  # set once started (see `started`)
 
     def __init__(
         self,
-        services: ConsoleServices,
+        services: ConsoleServices | None = None,
         *,
+        starting: Starting | None = None,
+        where: str = "",
         order: str | None = None,
         pack: str | None = None,
         keymap: Mapping[str, str] | None = None,
@@ -90,21 +106,38 @@ class PacklineApp(App[None]):
         run_notifications: bool = False,
     ) -> None:
         super().__init__()
-        self.services = services
+        if (services is None) == (starting is None):
+            raise TypeError("give the services or a way to start them, not both")
+        if services is not None:
+            self.services = services
+        self.starting = starting
+        self.where = where
+        self.start_error: str | None = None
+        self._held_keys: list[events.Key] = []
         self.open_ref = pack or order
         self.pack = pack is not None
         self.owns_services = owns_services
         self.theme = theme
-        self.user_keymap = dict(keymap or {})
-        known = binding_ids((type(self), *KEYED))
-        self.unknown_keys = sorted(set(self.user_keymap) - known)
-        self.known_keymap = {k: v for k, v in self.user_keymap.items() if k in known}
+        self._use_keymap(keymap or {})
         self.slips = SlipCatcher()
         self.run_worker_on_mount = run_notifications
         self._notify_stop = asyncio.Event()
 
+    def _use_keymap(self, keymap: Mapping[str, str]) -> None:
+        self.user_keymap = dict(keymap)
+        known = binding_ids((type(self), *KEYED))
+        self.unknown_keys = sorted(set(self.user_keymap) - known)
+        self.known_keymap = {k: v for k, v in self.user_keymap.items() if k in known}
+
+    @property
+    def started(self) -> bool:
+        return hasattr(self, "services")
+
     async def on_event(self, event: events.Event) -> None:
         """Packing-slip scans on any screen (the pack screen's scan field reads its own)."""
+        if isinstance(event, events.Key) and not self.started and event.key not in STARTUP_KEYS:
+            self._held_keys.append(event)  # typed (or scanned) before the queue was there
+            return
         if isinstance(event, events.Key) and not event.is_forwarded:
             if isinstance(self.focused, ScanField):
                 for held in self.slips.release():
@@ -135,15 +168,48 @@ class PacklineApp(App[None]):
             self.open_order(number)
 
     def on_mount(self) -> None:
+        if self.started:
+            self._open_screens()
+        else:
+            self.push_screen(StartingScreen(self.where))
+            # After the first frame is on the terminal: the imports would delay it.
+            self.call_after_refresh(self.start_services)
+
+    @work(exit_on_error=False, group="start", exclusive=True, name="start the services")
+    async def start_services(self) -> None:
+        assert self.starting is not None
+        try:
+            services, keymap = await self.starting()
+        except StartFailed as exc:
+            self.start_error = str(exc)
+            self.exit(return_code=1)
+            return
+        except Exception as exc:  # a bug: say it in one line rather than a broken screen
+            self.start_error = f"could not start: {type(exc).__name__}: {exc}"
+            self.exit(return_code=1)
+            return
+        self.services = services
+        self._use_keymap(keymap)
+        await self.switch_screen(QueueScreen(self.services))
+        for mounted in self._open_screens(queue=False):
+            await mounted
+        held, self._held_keys = self._held_keys, []
+        for key in held:
+            await self.on_event(key)
+
+    def _open_screens(self, *, queue: bool = True) -> list[Awaitable[Any]]:
+        """The queue, and the order (or its pack screen) asked for on the command line."""
         if self.known_keymap:
             self.set_keymap(self.known_keymap)
         if self.run_worker_on_mount:
             self.deliver_notifications()
-        self.push_screen(QueueScreen(self.services))
+        mounting: list[Awaitable[Any]] = []
+        if queue:
+            mounting.append(self.push_screen(QueueScreen(self.services)))
         if self.open_ref is not None:
-            self.push_screen(OrderScreen(self.services, self.open_ref))
+            mounting.append(self.push_screen(OrderScreen(self.services, self.open_ref)))
             if self.pack:
-                self.push_screen(PackScreen(self.services, self.open_ref))
+                mounting.append(self.push_screen(PackScreen(self.services, self.open_ref)))
         if self.unknown_keys:
             self.notify(
                 "Unknown binding ids in [keys]: " + ", ".join(self.unknown_keys) + " (see ?)",
@@ -151,19 +217,21 @@ class PacklineApp(App[None]):
                 markup=False,
                 timeout=10,
             )
+        return mounting
 
     @work(exit_on_error=False, group="notify", exclusive=True, name="deliver notifications")
     async def deliver_notifications(self) -> None:
         """The outbox worker, in the background while the console runs: Save stays
         instant, e-mails go out behind it; it logs its own errors and keeps going."""
-        run_forever = getattr(getattr(self.services, "notifications", None), "run_forever", None)
+        run_forever = getattr(getattr(self, "services", None), "notifications", None)
+        run_forever = getattr(run_forever, "run_forever", None)
         if run_forever is not None:
             await run_forever(self._notify_stop)
 
     async def on_unmount(self) -> None:
         self._notify_stop.set()
         if self.owns_services:
-            close = getattr(self.services, "close", None)
+            close = getattr(getattr(self, "services", None), "close", None)
             if close is not None:
                 await close()
 

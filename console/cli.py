@@ -8,22 +8,26 @@ conflict, unusable database), one line on stderr (or {"error": ...} with --json)
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
 from screens.untrusted import one_line, visible
-from services.container import Services
-from services.db import DatabaseError
-from services.errors import Refused
-from services.orders import OrderFilter, Sort
-from services.settings import ConfigError, Settings, load_settings
+from services.errors import ConfigError, DatabaseError, Refused
+from services.order_query import OrderFilter, Sort
 from services.statuses import HoldReason, Status, parse_enum
-from services.views import OrderDetail, OrderRow, money
+
+# Start-up is import time: SQLAlchemy, pydantic and every service cost ~0.9 s together, so
+# a command loads only what it runs (sub-command modules too, see `LazyGroup`).
+if TYPE_CHECKING:
+    from services.container import Services
+    from services.settings import Settings
+    from services.views import OrderDetail, OrderRow
 
 T = TypeVar("T")
 
@@ -35,6 +39,8 @@ class Context:
         self.operator = operator
 
     def settings(self, **overrides: Any) -> Settings:
+        from services.settings import load_settings
+
         return load_settings(self.config, db=self.db, operator=self.operator, **overrides)
 
 
@@ -56,6 +62,8 @@ def run(
     """Open the services, run one action, close; domain refusals become exit 1."""
 
     async def main() -> T:
+        from services.container import Services
+
         services = await Services.open(settings or ctx.settings())
         try:
             return await body(services)
@@ -93,7 +101,48 @@ config_option = click.option(
 )
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Sub-commands that live in modules of their own, imported only when run or listed.
+
+    Each is named in `_GROUPS` as "module:attr"; the command's name is the attribute's
+    without its `_cmd`/`_group` suffix, dashes for underscores (checked by a test).
+    """
+
+    def __init__(self, *args: Any, lazy: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = {command_name(dotted): dotted for dotted in lazy or []}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.lazy:
+            command = load_command(self.lazy[cmd_name])
+            self.add_command(command, cmd_name)
+        return command
+
+
+def command_name(dotted: str) -> str:
+    attr = dotted.partition(":")[2]
+    for suffix in ("_cmd", "_group"):
+        attr = attr.removesuffix(suffix)
+    return attr.replace("_", "-")
+
+
+def load_command(dotted: str) -> click.Command:
+    module_name, _, attr = dotted.partition(":")
+    command = getattr(importlib.import_module(module_name), attr)
+    assert isinstance(command, click.Command), dotted
+    return command
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=[],  # filled from _GROUPS below
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @db_option
 @config_option
 @click.option(
@@ -334,6 +383,8 @@ def orders_show(ctx: Context, ref: str, as_json: bool) -> None:
 
 
 def _print_detail(d: OrderDetail) -> None:
+    from services.views import money
+
     r = d.row
     hold = f" ({r.hold_reason.value})" if r.hold_reason else ""
     click.echo(
@@ -520,18 +571,11 @@ _GROUPS: list[str] = [
     "console.cli_stock:stock_group",
     "console.cli_edit:edit_cmd",
     "console.cli_edit:new_order_cmd",
+    "console.cli_returns:return_group",
 ]
 
 
-def _register_groups() -> None:
-    import importlib
-
-    for dotted in _GROUPS:
-        module_name, _, attr = dotted.partition(":")
-        cli.add_command(getattr(importlib.import_module(module_name), attr))
-
-
-_register_groups()
+cli.lazy.update({command_name(d): d for d in _GROUPS})
 
 
 def main() -> None:

@@ -1,29 +1,36 @@
 """Opening the console: where the CLI hands over to the Textual app (the composition root).
 
-Settings are read and the schema checked before the terminal switches to the app, so a
-bad config, an unreachable database or an unknown order reads as one line on stderr
-(exit 1), as every other command does, not as a broken full-screen app.
+The app paints the queue's frame at once and starts the services behind it (settings,
+imports, schema check, the asked-for order). If that fails (a bad config, an unreachable
+database, an unknown order) the app closes and the reason is one line on stderr (exit 1),
+as with every other command, not a broken full-screen app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from services.settings import default_data_dir
+from console.app import PacklineApp, StartFailed, Starting
+from screens.untrusted import visible
 
 if TYPE_CHECKING:
     from console.cli import Context
+    from screens.ports import ConsoleServices
     from services.container import Services
+    from services.settings import Settings
 
 DEMO_ORDERS = 500
 
 
 def demo_db_path() -> Path:
+    from services.settings import default_data_dir
+
     return default_data_dir() / "demo.sqlite"
 
 
@@ -50,47 +57,53 @@ def make_demo_database(orders: int = DEMO_ORDERS) -> str:
     return url
 
 
-async def _prepare(services: Services, ref: str | None) -> None:
-    """Schema current, the asked-for order there; then let go of this event loop's pool."""
-    try:
-        await services.db.ensure_schema()
-        if ref is not None:
-            await services.orders.show(ref)
-    finally:
-        await services.db.dispose()
+def starter(ctx: Context, ref: str | None) -> Starting:
+    """How the app starts its services: settings and imports in a thread (they are most of
+    start-up and would freeze the first frame), then the schema and the asked-for order."""
+
+    async def start() -> tuple[ConsoleServices, Mapping[str, str]]:
+        from services.errors import ConfigError, DatabaseError, Refused
+
+        try:
+            settings, services = await asyncio.to_thread(_build, ctx)
+        except (ConfigError, DatabaseError, ValueError) as exc:
+            raise StartFailed(str(exc)) from exc
+        try:
+            await services.db.ensure_schema()
+            if ref is not None:
+                await services.orders.show(ref)
+        except (DatabaseError, Refused, ValueError) as exc:
+            await services.close()
+            raise StartFailed(str(exc)) from exc
+        return services, settings.keys
+
+    return start
+
+
+def _build(ctx: Context) -> tuple[Settings, Services]:
+    from services.container import Services
+
+    settings = ctx.settings()
+    return settings, Services.build(settings)
 
 
 def open_console(
     ctx: Context, *, demo: bool = False, order: str | None = None, pack: str | None = None
 ) -> None:
-    from services.container import Services
-    from services.db import DatabaseError
-    from services.errors import Refused
-    from services.settings import ConfigError
-
     if demo:
         ctx.db = make_demo_database()
         click.echo(f"demo database: {demo_db_path()}", err=True)
-    try:
-        settings = ctx.settings()
-        services = Services.build(settings)
-        asyncio.run(_prepare(services, pack or order))
-    except (ConfigError, DatabaseError, Refused, ValueError) as exc:
-        from screens.untrusted import visible
-
-        click.echo(f"packline: {visible(exc)}", err=True)
-        sys.exit(1)
-
-    from console.app import PacklineApp
-
     app = PacklineApp(
-        services,
+        starting=starter(ctx, pack or order),
+        where=ctx.db or "",
         order=order,
         pack=pack,
-        keymap=settings.keys,
         owns_services=True,
         run_notifications=True,
     )
     app.run()
+    if app.start_error is not None:
+        click.echo(f"packline: {visible(app.start_error)}", err=True)
+        sys.exit(1)
     if app.return_code:
         sys.exit(app.return_code)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from services.order_query import OrderFilter, QueuePage
 from services.roles import Action
-from services.settings import Settings
 from services.shipment_entry import NewShipment
 from services.statuses import HoldReason, NotificationState, PaymentMethod, Status
 from services.views import (
@@ -27,6 +26,9 @@ from services.views import (
     TrackingCheck,
 )
 from services.workflow import Workflow
+
+if TYPE_CHECKING:  # pydantic is a fifth of start-up: the console paints before loading it
+    from services.settings import Settings
 
 
 class OrderQueries(Protocol):

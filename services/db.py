@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from services.errors import DatabaseError
 from services.migrations import SCHEMA_HEAD
 
 if TYPE_CHECKING:
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened or used; the message is for the operator."""
 
 
 def normalize_url(raw: str) -> URL:

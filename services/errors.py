@@ -35,3 +35,15 @@ class Conflict(Refused):
         self.by = by
         self.at = at
         self.version = version
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or used; the message is for the operator.
+
+    Not a Refused (nothing was asked of the domain); here, not in services.db, so the
+    CLI and the console can catch it without importing SQLAlchemy at start-up.
+    """
+
+
+class ConfigError(Exception):
+    """The config file cannot be read or does not validate."""

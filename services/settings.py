@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from services.errors import ConfigError
 from services.risk import DEFAULT_RULES, RiskRules
 
 APP_NAME = "packline"
@@ -209,10 +210,6 @@ class Settings(BaseSettings):
 
 # pydantic-settings builds sources from the class; this carries the file chosen at load time.
 _CONFIG_FILE_FOR_LOAD: dict[str, Path | None] = {"path": None}
-
-
-class ConfigError(Exception):
-    """The config file cannot be read or does not validate."""
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from services.db import Database, DatabaseError, describe_connect_error
-from services.errors import Busy, Conflict, NotFound, Refused
+from services.db import Database, describe_connect_error
+from services.errors import Busy, Conflict, DatabaseError, NotFound, Refused
 from services.models import AuditLog, Counter, Order
 
 Clock = Callable[[], datetime]

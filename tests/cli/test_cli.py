@@ -264,3 +264,25 @@ def test_every_command_on_postgresql(pg_template: tuple[object, str]) -> None:
     assert ok_json("orders", "list", "--search", n, db=url)[0]["number"] == int(n)
     assert packline("orders", "set-status", n, "returned", db=url).returncode == 1
     assert ok_json("states", db=url)["transitions"]["new"]
+
+
+def test_sub_command_modules_load_only_when_run_and_names_match() -> None:
+    """`packline X` imports X's module alone (start-up is import time); each name in
+    `_GROUPS` is the one the command's module gives it."""
+    import click
+
+    from console.cli import _GROUPS, cli, command_name, load_command
+
+    assert set(_GROUPS) <= set(cli.lazy.values())
+    for dotted in _GROUPS:
+        command = load_command(dotted)
+        assert isinstance(command, click.Command)
+        assert command.name == command_name(dotted), dotted
+    probe = (
+        "import sys; from console.cli import main; sys.argv = ['packline', 'states', '--json'];"
+        "\ntry: main()\nexcept SystemExit: pass\n"
+        "loaded = [m for m in sys.modules if m.startswith(('console.cli_', 'sqlalchemy'))]\n"
+        "print(loaded, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

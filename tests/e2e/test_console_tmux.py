@@ -6,114 +6,20 @@ Nothing sleeps blindly: every step waits until the expected text is on the pane.
 
 from __future__ import annotations
 
-import json
-import os
-import shlex
-import shutil
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.e2e.tmux import PACKLINE, Terminal, cli, seeded_shop
+
 pytestmark = pytest.mark.e2e
-
-PACKLINE = Path(sys.executable).parent / "packline"
-TMUX = shutil.which("tmux")
-
-
-def isolated_env(home: Path) -> dict[str, str]:
-    """No user config or data leaks in; times in UTC; a terminal that does colour."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACKLINE_")}
-    env.update(
-        TZ="UTC",
-        TERM="xterm-256color",
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / "config"),
-        XDG_DATA_HOME=str(home / "data"),
-        PACKLINE_OPERATOR="e2e",
-    )
-    return env
-
-
-def cli(env: dict[str, str], db: Path, *args: str) -> Any:
-    result = subprocess.run(
-        [str(PACKLINE), "--db", str(db), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if "--json" in args else result.stdout
-
-
-class Terminal:
-    """One tmux session running one command in an 80×24 pty."""
-
-    def __init__(self, command: list[str], env: dict[str, str], size: tuple[int, int]) -> None:
-        assert TMUX is not None
-        self.name = f"packline-e2e-{uuid.uuid4().hex[:8]}"
-        self.env = env
-        width, height = size
-        shell = " ".join(shlex.quote(part) for part in command)
-        self._tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell)
-
-    def _tmux(self, *args: str) -> str:
-        assert TMUX is not None
-        result = subprocess.run(
-            [TMUX, *args], capture_output=True, text=True, env=self.env, timeout=10, check=False
-        )
-        return result.stdout
-
-    def text(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", self.name)
-
-    def keys(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", self.name, *keys)
-
-    def type(self, text: str) -> None:
-        self._tmux("send-keys", "-t", self.name, "-l", text)
-
-    def wait_for(self, wanted: str, limit: float = 20.0) -> str:
-        deadline = time.monotonic() + limit
-        while True:
-            screen = self.text()
-            if wanted in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{wanted!r} did not appear; the pane shows:\n{screen}")
-            time.sleep(0.05)
-
-    def alive(self) -> bool:
-        assert TMUX is not None
-        return (
-            subprocess.run(
-                [TMUX, "has-session", "-t", self.name], capture_output=True, check=False
-            ).returncode
-            == 0
-        )
-
-    def kill(self) -> None:
-        if self.alive():
-            self._tmux("kill-session", "-t", self.name)
 
 
 @pytest.fixture
 def terminal_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
-    if TMUX is None:
-        pytest.skip("tmux is not installed")
-    if not PACKLINE.exists():
-        pytest.skip(f"the packline console script is not installed at {PACKLINE}")
-    env = isolated_env(tmp_path)
-    db = tmp_path / "shop.sqlite"
-    cli(env, db, "seed", "--orders", "50", "--anchor", "2026-11-20")
-    yield env, db
+    yield seeded_shop(tmp_path)
 
 
 def test_set_processing_with_a_thank_you_and_email_in_a_real_terminal(
@@ -143,9 +49,9 @@ def test_set_processing_with_a_thank_you_and_email_in_a_real_terminal(
         term.wait_for(f"search {number} · sort date")  # back on the queue, search kept
         term.keys("q")
         deadline = time.monotonic() + 10
-        while term.alive() and time.monotonic() < deadline:
+        while term.exited() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not term.alive(), "q did not quit"
+        assert term.exited() == 0, "q did not quit"
     finally:
         term.kill()
     detail = cli(env, db, "orders", "show", str(number), "--json")
@@ -158,3 +64,26 @@ def test_set_processing_with_a_thank_you_and_email_in_a_real_terminal(
     # Queued by the save; the console's own delivery worker may already have tried the
     # (absent) mail server, which leaves it failed and due for a retry, never lost.
     assert mails[0]["state"] in {"queued", "sending", "failed", "sent"}
+
+
+def test_a_database_that_cannot_be_opened_closes_the_console_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """The queue's frame paints before the database is opened; a failure then closes the
+    app and leaves the reason on the terminal, exit 1, no traceback."""
+    env, _ = seeded_shop(tmp_path, orders=0)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"\x00garbage" * 500)
+    term = Terminal([str(PACKLINE), "--db", str(garbage)], env)
+    try:
+        deadline = time.monotonic() + 30
+        while term.exited() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        screen = term.transcript()
+        assert term.exited() == 1, screen
+        said = "".join(screen.splitlines())  # the line wraps at 80 columns
+        assert "packline: cannot open database" in said, screen
+        assert "file is not a database" in said, screen
+        assert "Traceback" not in screen
+    finally:
+        term.kill()

@@ -6,105 +6,25 @@ middle of an order, after which the scans are all there.
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
-import shutil
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.tmux import PACKLINE, Terminal, cli, seeded_shop
+
 pytestmark = pytest.mark.e2e
 
-PACKLINE = Path(sys.executable).parent / "packline"
-TMUX = shutil.which("tmux")
 WRONG = "614141000043"  # a real code; not on the chosen order (checked below)
-
-
-def env_for(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACKLINE_")}
-    env.update(
-        TZ="UTC",
-        TERM="xterm-256color",
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / "config"),
-        XDG_DATA_HOME=str(home / "data"),
-        PACKLINE_OPERATOR="e2e",
-    )
-    return env
-
-
-def cli(env: dict[str, str], db: Path, *args: str, ok: bool = True) -> Any:
-    result = subprocess.run(
-        [str(PACKLINE), "--db", str(db), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if "--json" in args else result.stdout
-
-
-class Pane:
-    """One tmux session whose pane runs packline itself (exec'd: its pid is packline's)."""
-
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
-        assert TMUX is not None
-        self.name = f"packline-pack-{uuid.uuid4().hex[:8]}"
-        self.env = env
-        shell = "exec " + " ".join(shlex.quote(part) for part in command)
-        self.tmux("new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", shell)
-
-    def tmux(self, *args: str) -> str:
-        assert TMUX is not None
-        return subprocess.run(
-            [TMUX, *args], capture_output=True, text=True, env=self.env, timeout=10, check=False
-        ).stdout
-
-    def text(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.name)
-
-    def type(self, text: str) -> None:
-        """All of `text` in one send-keys call: "\\r" is the scanner's Enter."""
-        self.tmux("send-keys", "-t", self.name, "-l", text)
-
-    def wait_for(self, wanted: str, limit: float = 30.0) -> str:
-        deadline = time.monotonic() + limit
-        while True:
-            screen = self.text()
-            if wanted in screen:
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{wanted!r} did not appear; the pane shows:\n{screen}")
-            time.sleep(0.05)
-
-    def pid(self) -> int:
-        return int(self.tmux("list-panes", "-t", self.name, "-F", "#{pane_pid}").split()[0])
-
-    def kill(self) -> None:
-        self.tmux("kill-session", "-t", self.name)
 
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
-    if TMUX is None:
-        pytest.skip("tmux is not installed")
-    if not PACKLINE.exists():
-        pytest.skip(f"the packline console script is not installed at {PACKLINE}")
-    env = env_for(tmp_path)
-    db = tmp_path / "shop.sqlite"
-    cli(env, db, "seed", "--orders", "50", "--anchor", "2026-11-20")
-    yield env, db
+    yield seeded_shop(tmp_path)
 
 
 def packable_order(env: dict[str, str], db: Path) -> tuple[int, list[dict[str, Any]]]:
@@ -144,7 +64,7 @@ def test_a_burst_through_the_pty_packs_exactly_what_was_ordered(
     extra = stock[-1]["barcode"] + ("\rSN-extra" if stock[-1]["serialized"] else "")
     burst = [*codes[:1], WRONG, *codes[1:], extra]  # one wrong, one more than ordered
     total = len(codes)
-    pane = Pane([str(PACKLINE), "--db", str(db), "pack", str(number)], env)
+    pane = Terminal([str(PACKLINE), "--db", str(db), "pack", str(number)], env)
     try:
         pane.wait_for(f"Packing #{number}")
         pane.wait_for("scan ›")
@@ -169,7 +89,7 @@ def test_killed_mid_order_the_scans_are_there_after_reopening(
         pytest.skip("the order to pack has a single unit")
     total, first = len(codes), len(codes) // 2
     command = [str(PACKLINE), "--db", str(db), "pack", str(number)]
-    pane = Pane(command, env)
+    pane = Terminal(command, env)
     try:
         pane.wait_for("scan ›")
         pane.type("".join(f"{code}\r" for code in codes[:first]))
@@ -178,7 +98,7 @@ def test_killed_mid_order_the_scans_are_there_after_reopening(
     finally:
         pane.kill()
     assert sum(packed(env, db, number).values()) == first
-    again = Pane(command, env)
+    again = Terminal(command, env)
     try:
         screen = again.wait_for("resumed packing")
         assert f"{first}/{total} units" in screen

@@ -151,3 +151,47 @@ def test_stylesheets_ship_with_the_package() -> None:
         assert path.is_absolute() and path.exists(), cls
         assert path.parent == Path(styles.__file__).resolve().parent, cls
         assert path.suffix == ".tcss"
+
+
+async def test_the_queue_frame_paints_before_the_services_and_held_keys_reach_the_queue(
+    shop: Services,
+) -> None:
+    """Start-up paints first, loads behind; "/" typed while loading opens the search."""
+    import asyncio
+
+    from screens.starting import StartingScreen
+
+    release = asyncio.Event()
+
+    async def starting() -> tuple[Services, dict[str, str]]:
+        await release.wait()
+        return shop, {"queue.sort": "ctrl+o"}
+
+    app = PacklineApp(starting=starting)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, StartingScreen))
+        await settle(pilot)
+        assert "Customer" in screen_text(app) and "opening" in screen_text(app)
+        await pilot.press("slash", "1")  # typed before the queue is there: held, not lost
+        release.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen))
+        await settle(pilot)
+        search = app.screen.query_one("#search")
+        assert search.has_class("-active") and getattr(search, "value", "") == "1"
+        await pilot.press("escape")
+        await settle(pilot)
+        keys = {key: active.binding.action for key, active in app.screen.active_bindings.items()}
+        assert keys.get("ctrl+o") == "sort"  # the keymap came with the settings
+
+
+async def test_a_failed_start_closes_the_app_with_the_reason() -> None:
+    from console.app import StartFailed
+
+    async def starting() -> tuple[Services, dict[str, str]]:
+        raise StartFailed("cannot open the database: no such file")
+
+    app = PacklineApp(starting=starting)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 1
+    assert app.start_error == "cannot open the database: no such file"

@@ -215,8 +215,7 @@ async def test_unknown_order_is_refused_without_leaving(shop: Services) -> None:
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         app.open_order(999_999)
-        await settle(pilot)
-        assert "no order #999999" in screen_text(app)
+        await wait_for(pilot, lambda: "no order #999999" in screen_text(app))
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, QueueScreen)

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from services.container import Services
-from services.errors import InvalidInput
+from services.errors import ConfigError, InvalidInput
 from services.orders import NewAddress, NewOrder
 from services.roles import NotAllowed
 from services.seed import seed_database
-from services.settings import ConfigError, load_settings
+from services.settings import load_settings
 from services.statuses import HoldReason, Status
 from tests.conftest import FixedClock
 
