@@ -61,6 +61,8 @@ async def prepare(services: Services, units: int, lines: int = 5) -> tuple[int, 
             lines=tuple((sku, per_line) for sku, _ in rows),
         )
     )
+    for sku, _ in rows:  # enough on the shelf, or processing would back-order the order
+        await services.inventory.set_level(sku, "MAIN", per_line + 100)
     await services.orders.set_status(detail.number, Status.PROCESSING)
     async with services.db.write_session() as s:
         await s.execute(
