@@ -21,7 +21,7 @@ from services.statuses import POStatus
 if TYPE_CHECKING:
     from console.cli import Context
     from services.container import Services
-    from services.po_views import ImportReport, POPlan, POResult, PurchaseOrderView
+    from services.po_views import ImportReport, POPlan, POResult, PurchaseOrderView, VendorView
 
 MARKABLE = [s.value for s in POStatus if s not in (POStatus.DRAFT, POStatus.SHIPPED)]
 
@@ -328,3 +328,71 @@ def po_fetch(ctx: Context, feed: str | None, as_json: bool) -> None:
         return await s.purchasing.fetch(feed)
 
     _print_report(run(ctx, body, as_json=as_json), as_json)
+
+
+@po_group.command("vendors")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def po_vendors(ctx: Context, as_json: bool) -> None:
+    """Vendors: how each takes POs, and whether that works as configured."""
+    from console.cli import emit, run
+
+    async def body(s: Services) -> list[VendorView]:
+        return await s.purchasing.vendors()
+
+    vendors = run(ctx, body, as_json=as_json)
+    if as_json:
+        emit([v.to_json() for v in vendors])
+        return
+    for v in vendors:
+        how = {
+            "email": visible(v.email) or "(no e-mail)",
+            "edi": f"EDI {v.edi_qualifier}/{visible(v.edi_id)}",
+            "manual": "by hand",
+        }.get(v.method, v.method)
+        warn = f"  ! {visible(v.send_problem)}" if v.send_problem else ""
+        click.echo(
+            f"{visible(v.code):<10} {visible(v.name):<24} {how}  lead {v.lead_time_days} d  "
+            f"{v.products} product(s){warn}"
+        )
+
+
+@po_group.command("vendor")
+@click.argument("code")
+@click.option("--email", default=None, help="Where e-mailed POs go ('' to clear).")
+@click.option("--method", type=click.Choice(["email", "edi", "manual"]), default=None)
+@click.option("--edi-qualifier", default=None, help="ISA07, e.g. ZZ or 01.")
+@click.option("--edi-id", default=None, help="ISA08: the vendor's interchange id.")
+@click.option("--lead-time", type=click.IntRange(0, 365), default=None, help="Days.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def po_vendor(
+    ctx: Context,
+    code: str,
+    email: str | None,
+    method: str | None,
+    edi_qualifier: str | None,
+    edi_id: str | None,
+    lead_time: int | None,
+    as_json: bool,
+) -> None:
+    """Show vendor CODE, or change how it takes POs."""
+    from console.cli import emit, run
+    from services.statuses import POMethod
+
+    async def body(s: Services) -> VendorView:
+        return await s.purchasing.update_vendor(
+            code,
+            email=email,
+            method=POMethod(method) if method else None,
+            edi_qualifier=edi_qualifier,
+            edi_id=edi_id,
+            lead_time_days=lead_time,
+        )
+
+    v = run(ctx, body, as_json=as_json)
+    if as_json:
+        emit(v.to_json())
+        return
+    for key, value in v.to_json().items():
+        click.echo(f"{key:<15} {visible(value) if value is not None else ''}")

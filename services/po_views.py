@@ -263,3 +263,29 @@ class ImportReport:
             "shipments": [s.to_json() for s in self.shipments],
             "errors": [p.to_json() for p in self.problems],
         }
+
+
+@dataclass(frozen=True)
+class VendorView:
+    code: str
+    name: str
+    email: str
+    method: str
+    edi_qualifier: str
+    edi_id: str
+    lead_time_days: int
+    products: int  # catalogue products this vendor can drop-ship
+    send_problem: str  # why a PO cannot go out automatically ("" = it can)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "email": self.email,
+            "method": self.method,
+            "edi_qualifier": self.edi_qualifier,
+            "edi_id": self.edi_id,
+            "lead_time_days": self.lead_time_days,
+            "products": self.products,
+            "send_problem": self.send_problem or None,
+        }

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from services import outbox, po_documents, po_tracking, search, sftp_feed
 from services.db import Database
 from services.edi_x12 import Party, ShipTo
 from services.errors import InvalidInput, NotFound, Refused
+from services.mailer import BadAddress, parse_address
 from services.models import (
     Notification,
     Order,
@@ -58,6 +60,7 @@ from services.po_views import (
     PurchaseOrderView,
     SendOutcome,
     VendorChoice,
+    VendorView,
 )
 from services.settings import Settings
 from services.shipping import ShippingService
@@ -176,6 +179,10 @@ def _merge(reports: Sequence[ImportReport]) -> ImportReport:
         tuple(s for r in reports for s in r.shipments),
         tuple(p for r in reports for p in r.problems),
     )
+
+
+_QUALIFIER = re.compile(r"[0-9A-Z]{2}")
+_EDI_ID = re.compile(r"[!-)+-=?-}][ !-)+-=?-}]{0,13}[!-)+-=?-}]")
 
 
 def _send_problem(vendor: Vendor, edi_dir: str) -> str:
@@ -473,6 +480,92 @@ class PurchasingService:
         if stuck:
             return "; ".join(stuck)
         return f"nothing left to order on #{n}: every drop-ship line is on a PO or shipped"
+
+    # -- vendors ------------------------------------------------------------------------
+
+    async def vendors(self) -> list[VendorView]:
+        """Every vendor with how it takes POs and whether that can work as configured."""
+        async with self._uow() as uow:
+            return await self._vendor_views(uow)
+
+    async def _vendor_views(self, uow: UnitOfWork, code: str | None = None) -> list[VendorView]:
+        stmt = (
+            select(Vendor, func.count(ProductVendor.id))
+            .outerjoin(ProductVendor, ProductVendor.vendor_id == Vendor.id)
+            .group_by(Vendor.id)
+            .order_by(Vendor.code)
+        )
+        if code is not None:
+            stmt = stmt.where(Vendor.id == (await self._vendor(uow, code)).id)
+        return [
+            VendorView(
+                code=v.code,
+                name=v.name,
+                email=v.email,
+                method=v.po_method.value,
+                edi_qualifier=v.edi_qualifier,
+                edi_id=v.edi_id,
+                lead_time_days=v.lead_time_days,
+                products=int(n),
+                send_problem=_send_problem(v, self.edi_dir),
+            )
+            for v, n in (await uow.session.execute(stmt)).all()
+        ]
+
+    @staticmethod
+    async def _vendor(uow: UnitOfWork, code: str) -> Vendor:
+        key = code.strip().casefold()
+        for v in (await uow.session.execute(select(Vendor))).scalars():
+            if key in (v.code.casefold(), v.name.casefold()):
+                return v
+        raise NotFound(f"no vendor {code.strip()[:40]!r}")
+
+    async def update_vendor(
+        self,
+        code: str,
+        *,
+        email: str | None = None,
+        method: POMethod | None = None,
+        edi_qualifier: str | None = None,
+        edi_id: str | None = None,
+        lead_time_days: int | None = None,
+    ) -> VendorView:
+        """Change how a vendor takes POs; each value is checked before anything is saved."""
+        if email is not None and email.strip():
+            try:
+                parse_address(email)
+            except BadAddress as exc:
+                raise InvalidInput(str(exc)) from None
+        if edi_qualifier is not None and edi_qualifier and not _QUALIFIER.fullmatch(edi_qualifier):
+            raise InvalidInput(
+                f"EDI qualifier {edi_qualifier[:10]!r} must be 2 letters or digits (e.g. ZZ, 01)"
+            )
+        if edi_id is not None and edi_id and not _EDI_ID.fullmatch(edi_id):
+            raise InvalidInput(
+                f"EDI id {edi_id[:20]!r} must be 2 to 15 letters, digits or spaces inside, "
+                "without * ~ > (the X12 separators)"
+            )
+        if lead_time_days is not None and not 0 <= lead_time_days <= 365:
+            raise InvalidInput("lead time must be between 0 and 365 days")
+        async with self._uow(write=True) as uow:
+            vendor = await self._vendor(uow, code)
+            changes: dict[str, Any] = {}
+            for field_name, value in (
+                ("email", email.strip() if email is not None else None),
+                ("po_method", method),
+                ("edi_qualifier", edi_qualifier),
+                ("edi_id", edi_id),
+                ("lead_time_days", lead_time_days),
+            ):
+                if value is not None and getattr(vendor, field_name) != value:
+                    changes[field_name] = str(value)
+                    setattr(vendor, field_name, value)
+            if changes:
+                uow.audit("vendor.update", "vendor", vendor.id, code=vendor.code, **changes)
+            await uow.commit()
+            found = vendor.code
+        async with self._uow() as uow:
+            return (await self._vendor_views(uow, found))[0]
 
     # -- create -------------------------------------------------------------------------
 

@@ -113,3 +113,15 @@ def test_import_file_partial_then_idempotent(shop: dict[str, str]) -> None:
     assert again["created"] == 0 and again["unchanged"] == 1
     assert run(shop, "orders", "show", str(n))["status"] == "shipped"
     assert run(shop, "po", "show", po["number"])["status"] == "shipped"
+
+
+def test_vendors_list_and_change(shop: dict[str, str]) -> None:
+    vendors = {v["code"]: v for v in run(shop, "po", "vendors")}
+    assert vendors["NORTH"]["method"] == "edi" and vendors["NORTH"]["edi_id"] == "NORTHWIND01"
+    assert vendors["INITECH"]["email"] == ""
+    bad = packline("po", "vendor", "UMBRA", "--email", "nope", db=shop["db"])
+    assert bad.returncode == 1 and "not an e-mail address" in bad.stderr
+    changed = run(shop, "po", "vendor", "umbra", "--lead-time", "9")
+    assert changed["lead_time_days"] == 9 and changed["code"] == "UMBRA"
+    text = packline("po", "vendors", db=shop["db"])
+    assert text.returncode == 0 and "HOOLI" in text.stdout and "by hand" in text.stdout

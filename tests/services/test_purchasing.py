@@ -15,7 +15,7 @@ from services.errors import InvalidInput, NotFound
 from services.models import Order
 from services.orders import NewAddress
 from services.purchasing import CannotOrder, CannotSend
-from services.statuses import HoldReason, PaymentMethod, PaymentStatus, POStatus, Status
+from services.statuses import HoldReason, PaymentMethod, PaymentStatus, POMethod, POStatus, Status
 from tests.conftest import FixedClock
 from tests.services.test_notify_support import smtp_server
 from tests.services.test_purchasing_support import (
@@ -315,3 +315,25 @@ async def test_find_lists_by_status(shop: Services) -> None:
     assert [p.order_number for p in await shop.purchasing.find()] == [b, a]
     assert [p.vendor_code for p in await shop.purchasing.find(status=POStatus.DRAFT)] == ["HOOLI"]
     assert [p.vendor_code for p in await shop.purchasing.find(status=POStatus.SENT)] == ["ACME"]
+
+
+async def test_vendors_listed_checked_and_fixed(shop: Services) -> None:
+    vendors = {v.code: v for v in await shop.purchasing.vendors()}
+    assert vendors["INITECH"].send_problem == "" and vendors["INITECH"].method == "edi"
+    assert vendors["HOOLI"].send_problem.startswith("vendor HOOLI takes POs by hand")
+    assert all(v.products > 0 for v in vendors.values())
+    with pytest.raises(InvalidInput, match="not an e-mail address"):
+        await shop.purchasing.update_vendor("ACME", email="orders at acme")
+    with pytest.raises(InvalidInput, match="EDI id 'A\\*B'"):
+        await shop.purchasing.update_vendor("NORTH", edi_id="A*B")
+    with pytest.raises(InvalidInput, match="EDI qualifier"):
+        await shop.purchasing.update_vendor("NORTH", edi_qualifier="zzz")
+    with pytest.raises(NotFound, match="no vendor 'NOBODY'"):
+        await shop.purchasing.update_vendor("NOBODY", email="a@b.example")
+    fixed = await shop.purchasing.update_vendor(
+        "hooli gear", method=POMethod.EMAIL, lead_time_days=5
+    )
+    assert fixed.method == "email" and fixed.send_problem == "" and fixed.lead_time_days == 5
+    n = await new_order(shop, ((HOOLI_ONLY, 1),))
+    (out,) = (await shop.purchasing.create(n, send=True)).sent
+    assert out.ok and out.detail == "sales@hooli.example"
