@@ -883,16 +883,21 @@ class PurchasingService:
         self, uow: UnitOfWork, doc: po_documents.PODocument, vendor: Vendor, sending: _Sending
     ) -> str:
         cfg = self.settings.purchasing
+
+        def render(isa: int, gs: int, st: int) -> str:
+            return po_documents.x12_850(
+                doc,
+                sender=Party(cfg.edi_sender_qualifier, cfg.edi_sender_id),
+                receiver=Party(vendor.edi_qualifier.strip(), vendor.edi_id.strip()),
+                interchange=isa,
+                group=gs,
+                transaction=st,
+                test=cfg.edi_test,
+            )
+
+        render(1, 1, 1)  # refuse what cannot be sent before a control number is used up
         isa, gs, st = [await uow.next_number(name, 1) for name in EDI_COUNTERS]
-        text = po_documents.x12_850(
-            doc,
-            sender=Party(cfg.edi_sender_qualifier, cfg.edi_sender_id),
-            receiver=Party(vendor.edi_qualifier.strip(), vendor.edi_id.strip()),
-            interchange=isa,
-            group=gs,
-            transaction=st,
-            test=cfg.edi_test,
-        )
+        text = render(isa, gs, st)
         name = po_documents.edi_file_name(vendor.code, doc.po_number, isa)
         staged = await asyncio.to_thread(_write_temp, Path(self.edi_dir), name, text)
         sending.staged.append(staged)

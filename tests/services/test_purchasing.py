@@ -3,6 +3,7 @@ server) and by EDI (the 850 read back field by field), by-hand statuses and auto
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from services.container import Services
-from services.errors import InvalidInput, NotFound
-from services.models import Order
+from services.errors import Conflict, InvalidInput, NotFound
+from services.models import Order, ProductVendor
 from services.orders import NewAddress
 from services.purchasing import CannotOrder, CannotSend
 from services.statuses import HoldReason, PaymentMethod, PaymentStatus, POMethod, POStatus, Status
@@ -337,3 +338,30 @@ async def test_vendors_listed_checked_and_fixed(shop: Services) -> None:
     n = await new_order(shop, ((HOOLI_ONLY, 1),))
     (out,) = (await shop.purchasing.create(n, send=True)).sent
     assert out.ok and out.detail == "sales@hooli.example"
+
+
+async def test_edi_refusal_uses_no_control_number(shop: Services) -> None:
+    async with shop.db.write_session() as s, s.begin():
+        await s.execute(
+            update(ProductVendor)
+            .where(ProductVendor.vendor_sku == "NOR-61544")
+            .values(vendor_sku="NOR*61544")
+        )
+    bad = await new_order(shop, ((NORTH_ONLY, 1),))
+    (out,) = (await shop.purchasing.create(bad, send=True)).sent
+    assert not out.ok and "contains characters X12 cannot carry" in out.detail
+    good = await new_order(shop, ((INITECH_DEFAULT, 1),))
+    (sent,) = (await shop.purchasing.create(good, send=True)).sent
+    assert read_850(Path(sent.detail)).one("ISA")[13] == "000000001"
+
+
+async def test_two_operators_create_at_once_make_one_set_of_pos(shop: Services) -> None:
+    n = await new_order(shop, ((ACME_ONLY, 1), (GLOBEX_DEFAULT, 1)))
+    results = await asyncio.gather(
+        shop.purchasing.create(n), shop.purchasing.create(n), return_exceptions=True
+    )
+    made = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(made) == 1 and len(refused) == 1
+    assert isinstance(refused[0], CannotOrder | Conflict)
+    assert len((await shop.purchasing.plan(n)).purchase_orders) == 2
