@@ -22,7 +22,9 @@ from console.commands import OrderCommands, ScreenCommands, ToolCommands
 from screens.confirm import ConfirmDialog
 from screens.help import HelpScreen, KeyHelp
 from screens.memo_dialog import MemoDialog
+from screens.new_order import NewOrderScreen
 from screens.order import OrderScreen
+from screens.order_edit import OrderEditScreen
 from screens.outbox import OutboxScreen
 from screens.pack import BackorderDialog, PackScreen, WeightDialog
 from screens.payment_dialogs import ChargeDialog, RefundDialog
@@ -51,6 +53,8 @@ KEYED: tuple[type[DOMNode], ...] = (
     ConfirmDialog,
     TrackingScreen,
     OutboxScreen,
+    NewOrderScreen,
+    OrderEditScreen,
     ChargeDialog,
     RefundDialog,
     PromptDialog,
