@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from services.errors import ConfigError
+from services.po_settings import PurchasingSettings
 from services.risk import DEFAULT_RULES, RiskRules
 
 APP_NAME = "packline"
@@ -170,6 +171,8 @@ class Settings(BaseSettings):
     # Order review (services/review.py): the `[risk]` table of the config file.
     risk: RiskSettings = Field(default_factory=RiskSettings)
     edi_dir: str = ""
+    # Drop shipping (services/purchasing.py, services/po_settings.py): the [purchasing] table.
+    purchasing: PurchasingSettings = Field(default_factory=PurchasingSettings)
     # Where documents go (services/printing.py): file:DIR, lp:QUEUE or tcp:HOST:PORT.
     printer: str = ""
     printer_timeout: float = Field(default=10.0, gt=0)
