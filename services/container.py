@@ -100,6 +100,7 @@ class Services:
         shipping = ShippingService(db, orders, settings, clock=clock)
         shipping.on_shipped.append(inventory.consume)
         shipping.on_unshipped.append(inventory.unconsume)
+        payments.on_restocked.append(inventory.restocked)
         return cls(
             settings=settings,
             db=db,

@@ -521,6 +521,11 @@ class InventoryService:
 
     # -- telling the channels -----------------------------------------------------------
 
+    async def restocked(self, uow: UnitOfWork, order: Order, product_ids: set[int]) -> None:
+        """Goods a refund put back on a shelf (PaymentService.on_restocked): the channels
+        hear the new quantities, in the refund's transaction."""
+        await self.announce(uow, product_ids, order=order, reason="refund restock")
+
     async def announce(
         self,
         uow: UnitOfWork,

@@ -19,7 +19,13 @@ the money twice. While a row is unresolved, other payment actions on the order a
 The `manual` gateway and manual payment methods (check, cash, COD, terms) never leave the
 process, so for them all of this is one transaction.
 
-Refunds go back to the payment they came from, oldest payment first. A refund by line is
+Refunds go back to the payments they came from, oldest payment first (where the payment
+status derivation allocates them too). A refund larger than what is left on one payment
+(an order paid in two parts) is spread over the payments, one gateway refund each, in
+turn; the goods of a refund by line ride on its first part; the customer's e-mail tells
+the whole amount once, with the last part that goes through. A part the gateway does not
+approve stops the spread, and the operator is told what went back and what is left. A
+refund by line is
 priced at the line's unit price; `restock` puts shipped goods back at the line's warehouse
 (or the highest-priority warehouse that stocks the product). Goods that never shipped are
 still on the shelf, so they cannot be restocked; the returns flow owns `order_lines.returned`.
@@ -30,6 +36,7 @@ and stored on the order in the same transaction as every payment change.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,9 +115,14 @@ class _Plan:
     retry: Payment | None = None  # an unresolved row sent again with its own key
     notify: bool = False
     notes: list[str] = field(default_factory=list)
+    rest: int = 0  # a spread refund: what goes back to the next payment(s) after this one
+    told: int = 0  # a spread refund's e-mail: the whole amount refunded (0: this row's)
 
 
 Planner = Callable[[UnitOfWork, Order, list[Payment]], Awaitable[_Plan]]
+# Told, inside the refund's transaction, which products a refund put back on a shelf
+# (inventory announces the new quantities to the channels: stock.changed).
+RestockListener = Callable[[UnitOfWork, Order, set[int]], Awaitable[None]]
 
 _VERB = {
     Op.CHARGE: "charge",
@@ -184,6 +196,7 @@ class PaymentService:
         self.after_paid: list[Callable[[int], Awaitable[str | None]]] = []
         orders.effects[Effect.OFFER_REFUND] = self._offer_refund
         orders.arrival_hooks.append(self._on_arrival)
+        self.on_restocked: list[RestockListener] = []
 
     def _uow(self, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.db, write=write, clock=self.clock, actor=self.operator)
@@ -474,33 +487,101 @@ class PaymentService:
                     f"{money(t.refunded, cur)} refunded)"
                 )
             source, left = next((row, rem) for row, rem in t.captures if rem > 0)
-            notes: list[str] = []
-            if take > left:
-                if amount is not None or wanted:
-                    raise InvalidInput(
-                        f"order #{n} was paid in {len(t.captures)} payments and a refund goes "
-                        f"back to one at a time: refund at most {money(left, cur)} now, "
-                        "then the rest"
-                    )
-                notes.append(
-                    f"{money(t.refundable - left, cur)} more was paid in another payment: "
-                    f"run `packline pay refund {n}` again to refund it"
+            part = min(take, left)
+            planned.append(
+                _Plan(
+                    Op.REFUND,
+                    part,
+                    source.method,
+                    self._gateway_for(source.method, source.gateway_ref),
+                    target=source.gateway_ref,
+                    reason=reason.strip(),
+                    lines=entries,
+                    notify=notify and part == take,
+                    rest=take - part,
                 )
-                take = left
-            return _Plan(
-                Op.REFUND,
-                take,
-                source.method,
-                self._gateway_for(source.method, source.gateway_ref),
-                target=source.gateway_ref,
-                reason=reason.strip(),
-                lines=entries,
-                notify=notify,
-                notes=notes,
             )
+            return planned[-1]
 
-        result = await self._execute(ref, Action.REFUND, plan, expected_version=expected_version)
-        return result
+        planned: list[_Plan] = []
+        first = await self._execute(ref, Action.REFUND, plan, expected_version=expected_version)
+        rest = planned[-1].rest if planned and first.approved else 0
+        if not rest:
+            return first
+        return await self._spread(first, rest, reason.strip(), notify)
+
+    async def _spread(
+        self, first: PaymentResult, rest: int, reason: str, notify: bool
+    ) -> PaymentResult:
+        """The rest of a refund larger than its first payment: one part per payment, in
+        turn, until all of it went back or a part is not approved."""
+        number = first.summary.number
+        parts, last, why = [first.payment.amount], first, ""
+        while rest:
+            planned: list[_Plan] = []
+            plan = self._next_part(rest, sum(parts), reason, notify, planned)
+            try:
+                last = await self._execute(number, Action.REFUND, plan, expected_version=None)
+            except Refused as exc:
+                why = str(exc)
+                break
+            if not last.approved:
+                why = last.message
+                break
+            parts.append(last.payment.amount)
+            rest = planned[-1].rest
+        if rest and notify:  # the part that would have told the customer did not go
+            await self._tell_refund(number, sum(parts))
+        return _spread_result(first, last, parts, rest, why)
+
+    def _next_part(
+        self, want: int, done: int, reason: str, notify: bool, planned: list[_Plan]
+    ) -> Planner:
+        """A spread refund's next part: `want` left to go back, `done` gone already."""
+
+        async def plan(uow: UnitOfWork, order: Order, rows: list[Payment]) -> _Plan:
+            self._retry_or_refuse(order, rows, set())
+            t = tally(rows)
+            if t.refundable < want:  # refunded by someone else meanwhile
+                raise Refused(
+                    f"only {money(t.refundable, order.currency)} of #{order.number} is left "
+                    "to refund now"
+                )
+            source, left = next((row, rem) for row, rem in t.captures if rem > 0)
+            part = min(want, left)
+            planned.append(
+                _Plan(
+                    Op.REFUND,
+                    part,
+                    source.method,
+                    self._gateway_for(source.method, source.gateway_ref),
+                    target=source.gateway_ref,
+                    reason=reason,
+                    notify=notify and part == want,
+                    rest=want - part,
+                    told=done + part if part == want else 0,
+                )
+            )
+            return planned[-1]
+
+        return plan
+
+    async def _tell_refund(self, number: int, amount: int) -> None:
+        """The e-mail for the parts of a spread refund that went through, when a later part
+        did not (the last part would have carried it)."""
+        async with self._uow(write=True) as uow:
+            order = await uow.order(number, for_update=True)
+            outbox.email_to_customer(
+                uow,
+                order,
+                "refunded",
+                payload={
+                    "amount": amount,
+                    "full": order.payment_status is PaymentStatus.REFUNDED,
+                    "reason": "",
+                },
+            )
+            await uow.commit()
 
     async def void(
         self, ref: str | int, *, reason: str = "", expected_version: int | None = None
@@ -666,7 +747,7 @@ class PaymentService:
                     order,
                     "refunded",
                     payload={
-                        "amount": row.amount,
+                        "amount": plan.told or row.amount,
                         "full": status is PaymentStatus.REFUNDED,
                         "reason": own,
                     },
@@ -935,6 +1016,7 @@ class PaymentService:
 
     async def _restock(self, uow: UnitOfWork, order: Order, row: Payment) -> list[str]:
         notes = []
+        touched: set[int] = set()
         for item in row.lines or ():
             warehouse_id = item.get("warehouse_id")
             if not item.get("restock") or warehouse_id is None:
@@ -956,6 +1038,11 @@ class PaymentService:
                     StockLevel(product_id=line.product_id, warehouse_id=warehouse_id, on_hand=qty)
                 )
             notes.append(f"put {qty} × {line.sku} back in stock at {item.get('warehouse')}")
+            touched.add(line.product_id)
+        if touched:
+            await uow.session.flush()
+            for listener in self.on_restocked:
+                await listener(uow, order, touched)
         return notes
 
     # -- hooks into the order service ----------------------------------------------------
@@ -1020,6 +1107,33 @@ class PaymentService:
 
 
 # -- small pure helpers ------------------------------------------------------------------
+
+
+def _spread_result(
+    first: PaymentResult, last: PaymentResult, parts: list[int], rest: int, why: str
+) -> PaymentResult:
+    """One answer for a refund spread over several payments: the first part's row, the
+    summary as it is now, and what went back (and what did not)."""
+    cur, n = last.summary.currency, last.summary.number
+    done = " + ".join(money(p, cur) for p in parts)
+    status = last.summary.status.value
+    if not rest:
+        message = (
+            f"refunded {money(sum(parts), cur)} on #{n} in {len(parts)} parts, one per "
+            f"payment ({done}); payment is {status}"
+        )
+        return dataclasses.replace(last, message=message, notes=(*first.notes, *last.notes))
+    message = (
+        f"refunded {money(sum(parts), cur)} on #{n} ({done}), but not the "
+        f"{money(rest, cur)} still to go back to another payment: {why}"
+    )
+    outcome = last.outcome if not last.approved else "error"
+    return dataclasses.replace(
+        last,
+        outcome=outcome,
+        message=message,
+        notes=(*first.notes, *(last.notes if last is not first else ())),
+    )
 
 
 def _check_amount(amount: int | None) -> None:

@@ -15,12 +15,22 @@ from sqlalchemy import func, select, update
 from services.container import Services
 from services.errors import InvalidInput, Refused
 from services.gateways import GatewayNotConfigured
-from services.models import AuditLog, Order, OrderLine, Payment, Product, StockLevel, Warehouse
+from services.models import (
+    AuditLog,
+    Notification,
+    Order,
+    OrderLine,
+    Payment,
+    Product,
+    StockLevel,
+    Warehouse,
+)
 from services.orders import NewAddress, NewOrder
 from services.roles import NotAllowed
 from services.seed import seed_database
 from services.settings import load_settings
 from services.statuses import HoldReason, PaymentMethod, PaymentStatus, Status
+from services.views import money
 from tests.conftest import FixedClock
 from tests.services.test_payments_support import KEY, FakeGateway, Step, fake_gateway
 
@@ -482,3 +492,105 @@ async def test_authorize_capture_and_void(card: Services, gateway: FakeGateway) 
     voided = await card.payments.void(other, reason="canceled")
     assert voided.approved and voided.summary.status is PaymentStatus.VOIDED
     assert gateway.calls[-1].path == "/voids"
+
+
+async def _refund_mails(s: Services, number: int) -> list[dict[str, Any]]:
+    async with s.db.read_session() as session:
+        rows = await session.execute(
+            select(Notification.payload)
+            .join(Order, Order.id == Notification.order_id)
+            .where(Order.number == number, Notification.event == "refunded")
+            .order_by(Notification.id)
+        )
+        return [dict(p) for p in rows.scalars()]
+
+
+async def test_a_refund_is_spread_over_the_payments_of_a_split_paid_order(
+    manual: Services,
+) -> None:
+    """Paid in two parts: a refund larger than one part goes back to both, oldest first,
+    one refund per payment; the goods ride on the first part; one e-mail tells the whole."""
+    n = await order(manual)
+    total = (await manual.payments.summary(n)).total
+    first = await manual.payments.charge(n, 1000)
+    second = await manual.payments.charge(n)
+    assert first.approved and second.approved and second.payment.amount == total - 1000
+    price = {ln.sku: ln.unit_price for ln in second.summary.refundable_lines}
+    assert price["PL-10002"] * 2 > 1000  # two units cost more than the first payment
+
+    result = await manual.payments.refund(n, lines=[("PL-10002", 2)], reason="late", notify=True)
+    assert result.approved
+    want = 2 * price["PL-10002"]
+    assert result.message.startswith(f"refunded {money(want)} on #{n} in 2 parts")
+    detail = await manual.orders.show(n)
+    refunds = [p for p in detail.payments if p.kind == "refund"]
+    assert [p.amount for p in refunds] == [1000, want - 1000]
+    assert [len(p.lines) for p in refunds] == [1, 0]  # the goods ride on the first part
+    assert refunds[0].lines[0].quantity == 2
+    assert all(p.reason == "late" for p in refunds)
+    assert result.summary.status is PaymentStatus.PARTIALLY_REFUNDED
+    assert result.summary.refunded == want
+    assert [ln.refundable for ln in result.summary.refundable_lines if ln.sku == "PL-10002"] == [0]
+    assert [m["amount"] for m in await _refund_mails(manual, n)] == [want]
+
+    rest = await manual.payments.refund(n, amount=total - want)  # an amount: the same way
+    assert rest.approved and rest.summary.status is PaymentStatus.REFUNDED
+    with pytest.raises(Refused, match="already refunded in full"):
+        await manual.payments.refund(n)
+
+
+async def test_a_spread_refund_stops_at_a_declined_part_and_says_what_went_back(
+    card: Services, gateway: FakeGateway
+) -> None:
+    n = await order(card)
+    total = (await card.payments.summary(n)).total
+    one = await card.payments.charge(n, 500)
+    two = await card.payments.charge(n)
+    gateway.then(Step("approve"), Step("decline", reason="charge too old"))
+    result = await card.payments.refund(n, notify=True)
+    assert result.outcome == "declined" and not result.approved
+    assert result.message.startswith(
+        f"refunded {money(500)} on #{n} ($5.00), but not the {money(total - 500)} still to go "
+        "back to another payment: declined"
+    )
+    assert "charge too old" in result.message
+    refunds = [c for c in gateway.calls if c.path == "/refunds"]
+    assert [c.body["charge"] for c in refunds] == [  # type: ignore[index]
+        one.payment.gateway_ref,
+        two.payment.gateway_ref,
+    ]
+    summary = await card.payments.summary(n)
+    assert (summary.refunded, summary.status) == (500, PaymentStatus.PARTIALLY_REFUNDED)
+    assert [m["amount"] for m in await _refund_mails(card, n)] == [500]
+    # The rest, once the gateway takes it: the second payment.
+    again = await card.payments.refund(n)
+    assert again.approved and again.payment.amount == total - 500
+    assert (await card.payments.summary(n)).status is PaymentStatus.REFUNDED
+
+
+async def test_a_refund_with_restock_tells_the_channels_the_new_stock(
+    shop: Services, db_url: str, clock: FixedClock
+) -> None:
+    hook = "http://127.0.0.1:9/stock"
+    async with opened(db_url, clock, payment_gateway="manual", stock_webhooks=[hook]) as s:
+        n = await order(s)
+        await s.payments.charge(n)
+        await _ship(s, n, "PL-10002", "EAST")
+        on_hand = (await _on_hand(s, "PL-10002"))["EAST"]
+        await s.payments.refund(n, lines=[("PL-10002", 1)])  # no restock: no news
+        await s.payments.refund(n, lines=[("PL-10002", 1)], restock=True, reason="returned")
+        async with s.db.read_session() as session:
+            told = list(
+                (
+                    await session.execute(
+                        select(Notification)
+                        .where(Notification.event == "stock.changed")
+                        .order_by(Notification.id)
+                    )
+                ).scalars()
+            )
+        [row] = [t for t in told if t.payload.get("reason") == "refund restock"]
+        assert (row.recipient, row.channel, row.payload["number"]) == (hook, "webhook", n)
+        [item] = row.payload["items"]
+        east = next(w for w in item["warehouses"] if w["warehouse"] == "EAST")
+        assert (item["sku"], east["on_hand"]) == ("PL-10002", on_hand + 1)
