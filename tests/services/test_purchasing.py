@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from services.container import Services
 from services.errors import Conflict, InvalidInput, NotFound
-from services.models import Order, ProductVendor
+from services.models import Order, Product, ProductVendor, StockLevel
 from services.orders import NewAddress
 from services.purchasing import CannotOrder, CannotSend
 from services.statuses import HoldReason, PaymentMethod, PaymentStatus, POMethod, POStatus, Status
@@ -365,3 +365,26 @@ async def test_two_operators_create_at_once_make_one_set_of_pos(shop: Services) 
     assert len(made) == 1 and len(refused) == 1
     assert isinstance(refused[0], CannotOrder | Conflict)
     assert len((await shop.purchasing.plan(n)).purchase_orders) == 2
+
+
+async def test_line_with_no_vendor_and_no_stock_is_named_not_ordered(shop: Services) -> None:
+    async with shop.db.write_session() as s, s.begin():
+        pid = select(Product.id).where(Product.sku == NORTH_ONLY).scalar_subquery()
+        await s.execute(delete(ProductVendor).where(ProductVendor.product_id == pid))
+        stock_pid = select(Product.id).where(Product.sku == STOCK).scalar_subquery()
+        await s.execute(
+            update(StockLevel).where(StockLevel.product_id == stock_pid).values(on_hand=0)
+        )
+    alone = await new_order(shop, ((NORTH_ONLY, 1),))
+    plan = await shop.purchasing.plan(alone)
+    assert plan.why_not == "PL-10017: no vendor and no stock; link a vendor to the product"
+    with pytest.raises(CannotOrder, match="no vendor and no stock"):
+        await shop.purchasing.create(alone)
+    mixed = await new_order(shop, ((NORTH_ONLY, 1), (ACME_ONLY, 1), (STOCK, 1)))
+    lines = {ln.sku: ln for ln in (await shop.purchasing.plan(mixed)).lines}
+    assert lines[STOCK].problem == "PL-10002: no vendor and no stock; it cannot be sourced"
+    result = await shop.purchasing.create(mixed)
+    assert [po.vendor_code for po in result.purchase_orders] == ["ACME"]
+    detail = await shop.orders.show(mixed)
+    assert any("not ordered: PL-10017: no vendor and no stock" in h.memo for h in detail.history)
+    assert detail.row.status.value == "backorder"  # processing found no stock for PL-10002
