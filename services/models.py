@@ -505,3 +505,13 @@ __all__ = [
     "Vendor",
     "Warehouse",
 ]
+
+
+class OrderStatusCount(Base):
+    """+1/-1 per order entering/leaving a status, written by database triggers
+    (services/migrations/order_triggers.py); summed by services/status_counts.py."""
+
+    __tablename__ = "order_status_counts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[Status] = mapped_column()
+    n: Mapped[int] = mapped_column()
