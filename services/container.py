@@ -56,6 +56,7 @@ class Services:
             clock=clock,
             webhooks=tuple(settings.webhooks),
             staff_email=settings.shop.staff_email,
+            held_email_reasons=frozenset(settings.notify_held_reasons),
         )
         notifications = NotificationService(db, settings, workflow, clock=clock)
         packing = PackService(db, orders, settings, operator=settings.operator, clock=clock)

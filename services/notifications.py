@@ -205,12 +205,19 @@ class NotificationService:
         """Render the customer e-mail a change of order `ref` to `to` would send now.
 
         `reason` is the hold reason chosen in the dialog (the held e-mail words it).
-        Raises InvalidInput for a status that sends no e-mail, NotFound for no order, and
+        Raises InvalidInput for a status that sends no e-mail (a hold whose reason the shop
+        keeps from customers included), NotFound for no order, and
         InvalidInput naming the template and line when a shop's template is broken.
         """
         event = NOTIFY_EVENT.get(to)
         if event is None:
             raise InvalidInput(f"status {to.value} sends no customer e-mail")
+        told = self.settings.notify_held_reasons
+        if to is Status.HELD and reason is not None and reason not in told:
+            raise InvalidInput(
+                f"this shop does not tell customers of a {reason.value} hold "
+                "(settings: notify_held_reasons); Save + Send Email sends nothing"
+            )
         payload: dict[str, Any] = {"to": to.value, "comment": comment.strip()}
         if reason is not None:
             payload["reason"] = reason.value

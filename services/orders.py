@@ -57,7 +57,15 @@ from services.views import (
     RefundLineView,
     ShipmentView,
 )
-from services.workflow import Change, Effect, LineFacts, OrderFacts, Request, Workflow
+from services.workflow import (
+    NOTIFY_EVENT,
+    Change,
+    Effect,
+    LineFacts,
+    OrderFacts,
+    Request,
+    Workflow,
+)
 
 MAX_PAGE = 500
 FIRST_ORDER_NUMBER = 1001
@@ -246,10 +254,13 @@ class OrderService:
         clock: Clock = utcnow,
         webhooks: tuple[str, ...] = (),
         staff_email: str = "",
+        held_email_reasons: frozenset[HoldReason] = frozenset(HoldReason),
     ) -> None:
         self.db = db
         self.workflow = workflow
         self.staff_email = staff_email.strip()  # told of every new order, when the shop sets it
+        # The holds the customer is e-mailed about when the operator notifies (settings).
+        self.held_email_reasons = held_email_reasons
         self.operator = operator
         self.clock = clock
         # What each workflow Effect does, registered by the capability that owns it
@@ -822,7 +833,12 @@ class OrderService:
             "reason": change.reason.value if change.reason else None,
             **(payload or {}),
         }
-        if notify and change.notify_event and not follow_ups:  # the follow-up tells them
+        if (
+            notify
+            and change.notify_event
+            and not follow_ups  # the follow-up tells them
+            and self.tells_customer(change.to_status, change.reason)
+        ):
             outbox.email_to_customer(
                 uow, order, change.notify_event, payload=body, status_event=event
             )
@@ -850,6 +866,14 @@ class OrderService:
                 uow, order, then.request, memo=then.memo, notify=notify, payload=payload
             )
         return event
+
+    def tells_customer(self, to: Status, reason: HoldReason | None = None) -> bool:
+        """Whether "Save + Send Email" into `to` e-mails the customer: every status with an
+        e-mail does, except a hold whose reason the shop keeps to itself (settings
+        `notify_held_reasons`; a risk hold by default)."""
+        if to not in NOTIFY_EVENT:
+            return False
+        return to is not Status.HELD or reason is None or reason in self.held_email_reasons
 
     async def add_memo(
         self, ref: str | int, text: str, *, expected_version: int | None = None

@@ -23,6 +23,7 @@ from pydantic_settings import (
 from services.errors import ConfigError
 from services.po_settings import PurchasingSettings
 from services.risk import DEFAULT_RULES, RiskRules
+from services.statuses import HoldReason
 
 APP_NAME = "packline"
 
@@ -103,6 +104,10 @@ class RiskSettings(BaseModel):
         )
 
 
+def _told_holds() -> list[HoldReason]:
+    return [r for r in HoldReason if r is not HoldReason.HIGH_RISK]
+
+
 class ShopSettings(BaseModel):
     name: str = "Packline Demo Shop"
     address: str = "1 Market Street, Springfield"
@@ -150,6 +155,9 @@ class Settings(BaseSettings):
     notify_lease_seconds: float = Field(default=120.0, gt=0)
     notify_poll_seconds: float = Field(default=5.0, gt=0)
     notify_batch_size: int = Field(default=50, ge=1, le=1000)
+    # The holds a customer may be told of ("Save + Send Email" on a hold): a hold for risk
+    # review is the shop's own business, so by default that one is never e-mailed.
+    notify_held_reasons: list[HoldReason] = Field(default_factory=_told_holds)
     # Domain in Message-IDs (<key@domain>); default: the domain of smtp_from.
     message_id_domain: str = ""
 

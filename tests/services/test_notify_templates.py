@@ -60,6 +60,48 @@ async def test_preview_refusals(shop: Services) -> None:
     assert (await shop.notifications.preview(no_mail, Status.PROCESSING, "")).to == ""
 
 
+async def held_mails(s: Services, number: int) -> list[str]:
+    detail = await s.orders.show(number)
+    return [n.event for n in detail.notifications if n.event == "held"]
+
+
+async def test_held_e_mail_only_for_the_holds_the_shop_tells_customers_of(
+    shop: Services, db_url: str, clock: FixedClock
+) -> None:
+    asked = await new_order(shop)
+    await shop.orders.set_status(
+        asked, Status.HELD, reason=HoldReason.AWAITING_CUSTOMER, notify=True
+    )
+    assert await held_mails(shop, asked) == ["held"]
+    # A risk hold is the shop's own business by default: saved, nothing e-mailed.
+    risky = await new_order(shop, email="eve@example.org")
+    held = await shop.orders.set_status(
+        risky, Status.HELD, reason=HoldReason.HIGH_RISK, notify=True, memo="card looks stolen"
+    )
+    assert held.status is Status.HELD and await held_mails(shop, risky) == []
+    assert not shop.orders.tells_customer(Status.HELD, HoldReason.HIGH_RISK)
+    assert shop.orders.tells_customer(Status.HELD, HoldReason.AWAITING_PAYMENT)
+    assert not shop.orders.tells_customer(Status.NEW)
+    with pytest.raises(InvalidInput, match="does not tell customers of a high_risk hold"):
+        await shop.notifications.preview(risky, Status.HELD, "", reason=HoldReason.HIGH_RISK)
+    # A shop that tells customers of no hold at all.
+    quiet = await open_shop(
+        notify_settings(db_url, free_port(), notify_held_reasons=[]), clock, seed=False
+    )
+    try:
+        number = await new_order(quiet, email="bob@example.org")
+        await quiet.orders.set_status(
+            number, Status.HELD, reason=HoldReason.AWAITING_CUSTOMER, notify=True
+        )
+        assert await held_mails(quiet, number) == []
+        await quiet.orders.set_status(number, Status.NEW, notify=True)  # released: no e-mail
+        await quiet.orders.set_status(number, Status.PROCESSING, notify=True)
+        events = [n.event for n in (await quiet.orders.show(number)).notifications]
+        assert events == ["new_order_staff", "processing"]
+    finally:
+        await quiet.close()
+
+
 async def test_shipped_e_mail_has_carrier_tracking_link_and_date(shop: Services) -> None:
     number = await new_order(shop)
     await ship(shop, number, expected=date(2026, 11, 25))
