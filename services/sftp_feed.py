@@ -62,6 +62,8 @@ async def fetch(feed: SftpFeed, handle: Handler) -> FetchLog:
         raise FeedError(f"{where}: the server's host key is not in {feed.known_hosts}") from exc
     except asyncssh.PermissionDenied as exc:
         raise FeedError(f"{where}: login refused for key {feed.key_file}") from exc
+    except (asyncssh.KeyImportError, asyncssh.KeyExportError) as exc:
+        raise FeedError(f"{where}: cannot use key {feed.key_file}: {exc}") from exc
     except (asyncssh.Error, OSError, TimeoutError) as exc:
         detail = getattr(exc, "reason", "") or getattr(exc, "strerror", "") or str(exc)
         raise FeedError(f"{where}: {detail or type(exc).__name__}") from exc

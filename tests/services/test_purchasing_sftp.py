@@ -111,3 +111,24 @@ async def test_openssh_client_reaches_the_fixture(sshd: SshServer) -> None:  # n
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert out.decode().strip() == "ready", (err, sshd.log_text())
+
+
+async def test_a_broken_feed_is_reported_and_the_others_still_run(
+    shop: Services,
+    sshd: SshServer,  # noqa: F811
+    remote_dir: Path,
+    tmp_path: Path,
+) -> None:
+    n = await new_order(shop, ((ACME_ONLY, 1),))
+    (po,) = (await shop.purchasing.create(n, send=True)).purchase_orders
+    (remote_dir / "a.csv").write_text(f"po,tracking\n{po.number},{tracking('ups', 23)}\n")
+    garbage = tmp_path / "not_a_key"
+    garbage.write_text("this is not a private key\n")
+    feeds = shop.settings.purchasing.sftp
+    broken = feeds[0].model_copy(update={"name": "broken", "key_file": str(garbage)})
+    closed = feeds[0].model_copy(update={"name": "closed", "port": 1})
+    shop.settings.purchasing.sftp = [broken, closed, feeds[0]]
+    report = await shop.purchasing.fetch()
+    assert [p.source for p in report.problems] == ["sftp:broken", "sftp:closed"]
+    assert "cannot use key" in report.problems[0].message
+    assert report.created == 1
