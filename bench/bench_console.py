@@ -248,6 +248,13 @@ async def queue_figures(db: Path, repeat: int) -> dict[str, float]:
             lambda: orders.page(OrderFilter(status=Status.COMPLETE, sort="total"), limit=100),
             repeat,
         )
+        by_status = OrderFilter(sort="status")
+        figures["sort by status, first page"], status_page = await timed(
+            lambda: orders.page(by_status, limit=100), repeat
+        )
+        figures["sort by status, page down"], _ = await timed(
+            lambda: orders.page(by_status, after=status_page.next_cursor, limit=100), repeat
+        )
         row = first.rows[0]
         detail = await orders.show(row.number)
         last_name = row.customer.name.split()[-1]

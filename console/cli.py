@@ -19,7 +19,7 @@ import click
 
 from screens.untrusted import one_line, visible
 from services.errors import ConfigError, DatabaseError, Refused
-from services.order_query import OrderFilter, Sort
+from services.order_query import SORTS, OrderFilter, Sort
 from services.statuses import HoldReason, Status, parse_enum
 
 # Start-up is import time: SQLAlchemy, pydantic and every service cost ~0.9 s together, so
@@ -308,7 +308,7 @@ def _status_option(value: str | None) -> Status | None:
 @click.option("--search", "query", default="", help="Order number, name, e-mail, SKU, tracking.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option(
-    "--sort", type=click.Choice(["date", "total", "number"]), default="date", show_default=True
+    "--sort", type=click.Choice(list(SORTS)), default="date", show_default=True
 )
 @click.option("--asc", is_flag=True, help="Oldest / smallest first.")
 @click.option("--after", default=None, help="Cursor from a previous page (see --json).")

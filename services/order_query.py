@@ -13,8 +13,9 @@ from typing import Literal
 from services.statuses import Status
 from services.views import OrderRow, Page
 
-Sort = Literal["date", "total", "number"]
-SORTS: tuple[Sort, ...] = ("date", "total", "number")
+Sort = Literal["date", "total", "number", "status"]
+# "status": in lifecycle order (new, processing, …), newest first within each status.
+SORTS: tuple[Sort, ...] = ("date", "total", "number", "status")
 
 
 @dataclass(frozen=True)

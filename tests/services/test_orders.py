@@ -437,3 +437,41 @@ async def test_hold_email_carries_the_reason_it_was_held_for(shop: Services) -> 
         rows = (await s.execute(select(Notification).where(
             Notification.event == "held"))).scalars().all()
     assert [r.payload["reason"] for r in rows] == ["awaiting_customer"]
+
+
+async def test_sort_by_status_is_lifecycle_order_walked_both_ways(
+    shop: Services, clock: FixedClock
+) -> None:
+    """Status sort: new, processing, … in the machine's order, newest first within a
+    status; pages cross from one status to the next, forwards and backwards."""
+    made: list[int] = []
+    for i in range(9):
+        clock.advance(60)
+        made.append(await new_order(shop, name=f"Customer {i}"))
+    for number in made[:3]:
+        await shop.orders.set_status(number, Status.PROCESSING)
+    for number in made[3:5]:
+        await shop.orders.set_status(number, Status.CANCELED)
+    rank = {s: i for i, s in enumerate(shop.workflow.statuses)}
+    details = [await shop.orders.show(n) for n in made]
+    expected = [
+        d.number
+        for d in sorted(details, key=lambda d: (rank[d.status], -d.row.placed_at.timestamp()))
+    ]
+    for descending in (True, False):
+        flt = OrderFilter(sort="status", descending=descending)
+        want = expected if descending else expected[::-1]
+        mine = [n for n in await _walk(shop, flt, limit=2) if n in made]
+        assert mine == want
+        last = await shop.orders.page(flt, limit=50)
+        cursor: str | None = last.cursors[-1]
+        back = [last.rows[-1].number]
+        while cursor is not None:
+            page = await shop.orders.page(flt, before=cursor, limit=2)
+            back = [r.number for r in page.rows] + back
+            cursor = page.prev_cursor
+        assert [n for n in back if n in made] == want
+    only = await shop.orders.page(OrderFilter(status=Status.CANCELED, sort="status"))
+    assert [r.number for r in only.rows] == [made[4], made[3]]
+    with pytest.raises(InvalidInput):
+        await shop.orders.page(OrderFilter(sort="status"), after="WyJ4IiwgMV0")
