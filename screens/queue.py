@@ -134,6 +134,8 @@ class QueueScreen(FailureReports, Screen[None]):
         Binding("space", "select", "Select", id="queue.select"),
         Binding("s", "set_status", "Status", id="queue.set_status"),
         Binding("m", "memo", "Memo", show=False, id="queue.memo"),
+        Binding("i", "print('invoice')", "Print invoices", show=False, id="queue.print_invoice"),
+        Binding("I", "print('slip')", "Print packing slips", show=False, id="queue.print_slip"),
         Binding("o", "sort", "Sort", id="queue.sort"),
         Binding("O", "reverse", "Reverse sort", show=False, id="queue.reverse"),
         Binding("0", "tab(0)", "All orders", show=False, id="queue.tab_all"),
@@ -355,6 +357,22 @@ class QueueScreen(FailureReports, Screen[None]):
     @on(LazyTable.Loaded, "#orders")
     def _loaded(self) -> None:
         self._update_status_line()
+
+    def action_print(self, kind: str) -> None:
+        """Invoices or packing slips of the selected orders, else the highlighted one
+        (screens/queue_print.py)."""
+        rows: list[OrderRow] = list(self.table.selected.values())
+        if not rows and self.table.current is not None:
+            rows = [self.table.current]
+        if rows:
+            self.print_bulk(kind, sorted(r.number for r in rows))
+
+    @work(exit_on_error=False, group="print", exclusive=True, name="print")
+    async def print_bulk(self, kind: str, numbers: list[int]) -> None:
+        from screens.queue_print import print_orders, summary
+
+        documents, printer = await print_orders(self.services, kind, numbers)
+        self.notify(summary(kind, len(numbers), documents, printer), markup=False)
 
     def action_set_status(self) -> None:
         rows: list[OrderRow] = list(self.table.selected.values())
