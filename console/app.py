@@ -31,6 +31,7 @@ from screens.payment_dialogs import ChargeDialog, RefundDialog
 from screens.ports import ConsoleServices
 from screens.prompt_dialog import PromptDialog
 from screens.queue import QueueScreen
+from screens.returns import ReturnsScreen
 from screens.starting import StartingScreen
 from screens.status_dialog import StatusDialog
 from screens.tracking import TrackingScreen
@@ -55,6 +56,7 @@ KEYED: tuple[type[DOMNode], ...] = (
     OutboxScreen,
     NewOrderScreen,
     OrderEditScreen,
+    ReturnsScreen,
     ChargeDialog,
     RefundDialog,
     PromptDialog,

@@ -152,10 +152,11 @@ def return_receive(
     from console.cli import run
     from services.return_views import Receipt
 
+    keep = None if restock else False  # None: restock what is our stock
     receipts: list[Receipt] = [
-        Receipt(code, qty, restock=restock) for code, qty in _pairs(lines, as_json)
+        Receipt(code, qty, restock=keep) for code, qty in _pairs(lines, as_json)
     ]
-    receipts += [Receipt(code.strip(), 1, restock=restock) for code in scans if code.strip()]
+    receipts += [Receipt(code.strip(), 1, restock=keep) for code in scans if code.strip()]
     off = _pairs(tuple(w if "=" in w else f"{w}=1" for w in write_offs), as_json)
     receipts += [Receipt(code, qty, restock=False) for code, qty in off]
 

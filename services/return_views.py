@@ -24,11 +24,13 @@ def rma_name(return_id: int) -> str:
 @dataclass(frozen=True)
 class Receipt:
     """Goods that came back for one line: `code` is its SKU or a barcode of its product
-    (what a scanner reads); `restock` puts them back on the shelf, else they are written off."""
+    (what a scanner reads). `restock`: None puts them back on the shelf when they are our
+    stock (drop-ship goods never were: written off); True insists (refused for drop-ship
+    goods); False writes them off."""
 
     code: str
     quantity: int = 1
-    restock: bool = True
+    restock: bool | None = None
 
 
 @dataclass(frozen=True)

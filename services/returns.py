@@ -589,8 +589,8 @@ class ReturnService:
             left = r.quantity
             for rl in candidates:
                 ln = lines[rl.order_line_id]
-                wants = default(ln, r.restock)
-                if r.restock and wants == WRITE_OFF:
+                wants = default(ln, r.restock is not False)
+                if r.restock is True and wants == WRITE_OFF:
                     raise InvalidInput(
                         f"{ln.sku} ships from a vendor (drop ship): it was never in our stock, "
                         "so it cannot be restocked; receive it as written off"

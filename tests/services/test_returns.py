@@ -161,7 +161,15 @@ async def test_drop_ship_goods_are_written_off_not_restocked(s: Services) -> Non
     r = (await s.returns.open(n, [(DROP, 1), (A, 1)], reason="x")).return_
     with pytest.raises(InvalidInput, match="drop ship"):
         await s.returns.receive(r.id, [Receipt(DROP, 1, restock=True)])
-    got = await s.returns.receive(r.id)  # the default: restock what can be, write off the rest
+    # Scanned without saying: restock what is our stock, write off what never was.
+    got = await s.returns.receive(r.id, [Receipt(DROP, 1), Receipt(A, 1)])
+    assert {ln.sku: ln.disposition for ln in got.return_.lines} == {
+        DROP: "write_off",
+        A: "restock",
+    }
+    n2 = await shipped_order(s, ((A, 1), (DROP, 1)), seed=2)
+    r2 = (await s.returns.open(n2, [(DROP, 1), (A, 1)], reason="x")).return_
+    got = await s.returns.receive(r2.id)  # nothing listed: everything asked, the same way
     assert {ln.sku: ln.disposition for ln in got.return_.lines} == {
         DROP: "write_off",
         A: "restock",
