@@ -43,7 +43,7 @@ def _money(cents: int) -> str:
 
 
 def _po_line(po: PurchaseOrderView) -> str:
-    sent = f" sent {po.sent_at:%Y-%m-%d %H:%M}" if po.sent_at else ""
+    sent = f" ({po.sent_at:%Y-%m-%d %H:%M} UTC)" if po.sent_at else ""
     track = f" tracking {', '.join(visible(t) for t in po.tracking)}" if po.tracking else ""
     return (
         f"{visible(po.number)}  #{po.order_number}  {visible(po.vendor_code)} ({po.method})  "
