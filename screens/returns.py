@@ -6,7 +6,8 @@ of the highlighted line to ask, a reason, ctrl+o opens the return (the order goe
 receiving it: every scan (SKU or barcode, `3*CODE` for three) counts one unit against
 the return, ctrl+w switches the highlighted line between restock and write-off, ctrl+s
 receives what was counted (restock, refund through the payments service, the order to
-`returned`). Everything goes through services/returns.py.
+`returned`); ctrl+x makes the highlighted return's exchange order (the same goods, paid
+by what comes back). Everything goes through services/returns.py.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class ReturnActions(Protocol):
         expected_version: int | None = None,
     ) -> ReturnResult: ...
 
+    async def exchange(
+        self, rma: str | int, lines: list[tuple[str, int]], *, notify: bool = False
+    ) -> ReturnResult: ...
+
     async def receive(
         self,
         rma: str | int,
@@ -86,6 +91,7 @@ class ReturnsScreen(FailureReports, Screen[None]):
         Binding("ctrl+o", "open_return", "Open return", priority=True, id="returns.open"),
         Binding("ctrl+w", "toggle_restock", "Restock / write off", id="returns.write_off"),
         Binding("ctrl+s", "receive", "Receive", priority=True, id="returns.receive"),
+        Binding("ctrl+x", "exchange", "Exchange", id="returns.exchange"),
     ]
 
     def __init__(self, services: ConsoleServices, ref: str | int) -> None:
@@ -350,6 +356,32 @@ class ReturnsScreen(FailureReports, Screen[None]):
         self.query_one("#receive-box").display = False
         if notify:
             wake_notifications(self.services)
+        self.load()
+
+    def action_exchange(self) -> None:
+        """The highlighted return's replacement: a linked new order for the same goods,
+        paid by what comes back (services/returns.py `exchange`)."""
+        box = self.query_one("#return-list", OptionList)
+        index = box.highlighted
+        if self.busy or index is None or not 0 <= index < len(self.existing):
+            self._say("highlight a return in the list first (tab to it, ↑ ↓)")
+            return
+        self.busy = True
+        self.make_exchange(self.existing[index].id)
+
+    @work(exit_on_error=False, group="save", exclusive=True, name="make the exchange order")
+    async def make_exchange(self, rid: int) -> None:
+        try:
+            result = await self.returns.exchange(rid, [])
+        finally:
+            self.busy = False
+        ex = result.exchange
+        if ex is not None:
+            self._say(
+                f"{result.return_.rma}: exchange order #{ex.number} ({ex.status.value}, "
+                f"{ex.row.total_text} due)",
+                "green",
+            )
         self.load()
 
     def action_back(self) -> None:

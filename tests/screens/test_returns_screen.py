@@ -98,3 +98,21 @@ async def test_ask_back_then_receive_by_scan(shop: Services) -> None:
     [ret] = await shop.returns.for_order(number)
     assert [(ln.received, ln.disposition) for ln in ret.lines] == [(1, "write_off")]
     assert ret.reason == "too big"
+
+
+async def test_exchange_from_the_list(shop: Services) -> None:
+    number = await shipped(shop)
+    opened = await shop.returns.open(number, [(SKU, 1)], reason="wrong colour")
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        screen = await open_returns(pilot)
+        await pilot.press("ctrl+x")
+        assert "highlight a return" in message(screen)
+        screen.set_focus(screen.query_one("#return-list", OptionList))
+        await pilot.press("down", "ctrl+x")
+        await wait_for(pilot, lambda: "exchange order #" in message(screen))
+        await settle(pilot)
+    [ret] = await shop.returns.for_order(number)
+    assert ret.id == opened.return_.id and ret.exchange_order is not None
+    ex = await shop.orders.show(ret.exchange_order)
+    assert [(ln.sku, ln.quantity) for ln in ex.lines] == [(SKU, 1)]
