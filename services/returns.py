@@ -28,10 +28,12 @@ Refusals change nothing; text (reasons) is stored exactly as given.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from services import outbox
@@ -417,7 +419,9 @@ class ReturnService:
                 new = self._new_exchange(order, name, wanted)
             rid = ret.id
         if new is not None:
-            await self.orders.create(new, notify=notify)
+            # Made at the same moment by another operator (same channel ref): link that one.
+            with contextlib.suppress(IntegrityError):
+                await self.orders.create(new, notify=notify)
         return await self._link_exchange(rid)
 
     # -- helpers ------------------------------------------------------------------------
@@ -445,8 +449,8 @@ class ReturnService:
             ret = await self._return(uow, rid, for_update=True)
             name = rma_name(ret.id)
             found = await self._exchange_order(uow, name)
-            if found is None:  # pragma: no cover - created just before
-                raise NotFound(f"the exchange order of {name} is missing")
+            if found is None:  # the create above failed on another constraint
+                raise Refused(f"the exchange order of {name} could not be made; try again")
             ex = await uow.order(found.number, for_update=True)
             original = await uow.order(await self._number_of(uow, ret.order_id), for_update=True)
             if ret.exchange_order_id is None:

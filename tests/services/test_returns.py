@@ -242,3 +242,25 @@ async def test_list_open_returns_across_orders(s: Services) -> None:
     assert [r.order_number for r in waiting] == [two]
     with pytest.raises(InvalidInput):
         await s.returns.list_returns(status="lost")
+
+
+async def test_two_operators_exchanging_at_once_make_one_order(s: Services) -> None:
+    import asyncio
+
+    n = await shipped_order(s)
+    r = (await s.returns.open(n, [(A, 1)], reason="x")).return_
+    results = await asyncio.gather(
+        s.returns.exchange(r.id), s.returns.exchange(r.id), return_exceptions=True
+    )
+    made = [x for x in results if not isinstance(x, BaseException)]
+    refused = [x for x in results if isinstance(x, Refused)]
+    assert made and len(made) + len(refused) == 2
+    async with s.db.read_session() as session:
+        count = (
+            await session.execute(
+                select(func.count()).select_from(Order).where(Order.channel == "exchange")
+            )
+        ).scalar()
+    assert count == 1
+    [ret] = await s.returns.for_order(n)
+    assert ret.exchange_order is not None
