@@ -571,6 +571,7 @@ _GROUPS: list[str] = [
     "console.cli_stock:stock_group",
     "console.cli_edit:edit_cmd",
     "console.cli_edit:new_order_cmd",
+    "console.cli_po:po_group",
     "console.cli_returns:return_group",
 ]
 

@@ -24,6 +24,7 @@ from screens.memo_dialog import MemoDialog
 from screens.pack import PackScreen
 from screens.payment_dialogs import ChargeDialog, RefundDialog
 from screens.ports import ConsoleServices, payments_of, print_documents
+from screens.purchasing import PurchasingScreen
 from screens.status_dialog import StatusDialog, StatusOutcome, Target
 from screens.tracking import TrackingScreen
 from services.errors import Conflict
@@ -38,7 +39,6 @@ LATER: dict[str, str] = {
     "charge": "charging",
     "refund": "refunds",
     "pack": "the pack screen",
-    "vendor_pos": "vendor purchase orders",
     "tracking": "entering tracking",
     "edit": "editing an order",
 }
@@ -54,9 +54,7 @@ class OrderScreen(FailureReports, Screen[None]):
         Binding("c", "charge", "Charge", id="order.charge"),
         Binding("r", "refund", "Refund", show=False, id="order.refund"),
         Binding("p", "pack", "Pack", id="order.pack"),
-        Binding(
-            "v", "later('vendor_pos')", "Vendor POs (later)", show=False, id="order.vendor_pos"
-        ),
+        Binding("v", "vendor_pos", "Vendor POs", show=False, id="order.vendor_pos"),
         Binding("t", "tracking", "Tracking", id="order.tracking"),
         Binding("e", "later('edit')", "Edit (later)", show=False, id="order.edit"),
         Binding("i", "print('invoice')", "Print invoice", show=False, id="order.print_invoice"),
@@ -173,7 +171,7 @@ class OrderScreen(FailureReports, Screen[None]):
             self.app.exit()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("set_status", "memo", "tracking", "charge", "refund"):
+        if action in ("set_status", "memo", "tracking", "charge", "refund", "vendor_pos"):
             return self.detail is not None
         return True
 
@@ -242,6 +240,12 @@ class OrderScreen(FailureReports, Screen[None]):
     def action_tracking(self) -> None:
         if self.detail is not None:
             self.app.push_screen(TrackingScreen(self.services, self.detail.number))
+
+    def action_vendor_pos(self) -> None:
+        if self.detail is not None:
+            self.app.push_screen(
+                PurchasingScreen(self.services, self.detail.number), lambda _: self.load()
+            )
 
     def action_charge(self) -> None:
         if self.detail is not None:

@@ -17,6 +17,7 @@ from services.packing import PackService
 from services.payments import PaymentService
 from services.picking import PickService
 from services.printing import PrintService
+from services.purchasing import PurchasingService
 from services.review import ReviewService
 from services.roles import Roles
 from services.settings import Settings
@@ -44,6 +45,7 @@ class Services:
     imports: ImportService
     exports: ExportService
     edits: OrderEditService
+    purchasing: PurchasingService
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
@@ -102,6 +104,10 @@ class Services:
         shipping.on_shipped.append(inventory.consume)
         shipping.on_unshipped.append(inventory.unconsume)
         payments.on_restocked.append(inventory.restocked)
+        purchasing = PurchasingService(db, orders, shipping, settings, clock=clock)
+        payments.after_paid.append(purchasing.on_paid)  # purchasing.auto_send: POs when paid
+        shipping.on_shipped.append(purchasing.follow_shipment)  # POs follow vendor shipments
+        shipping.on_unshipped.append(purchasing.follow_shipment)
         return cls(
             settings=settings,
             db=db,
@@ -120,6 +126,7 @@ class Services:
             imports=ImportService(db, orders, inventory, settings, clock=clock),
             exports=ExportService(db, operator=settings.operator, clock=clock),
             edits=OrderEditService(db, orders, inventory, clock=clock),
+            purchasing=purchasing,
         )
 
     @classmethod
