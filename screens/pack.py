@@ -59,6 +59,8 @@ class PackOperations(Protocol):
 
     async def session_ended(self, ref: str | int, *, session_id: int) -> str | None: ...
 
+    async def next_to_pack(self) -> PackSessionView: ...
+
     async def scan(self, ref: str | int, raw: str, *, session_id: int) -> ScanResult: ...
 
     async def undo(self, ref: str | int, *, session_id: int) -> ScanResult: ...
@@ -244,9 +246,15 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
     ]
 
     def __init__(
-        self, services: ConsoleServices, ref: str | int, *, quiet_if_unpackable: bool = False
+        self,
+        services: ConsoleServices,
+        ref: str | int,
+        *,
+        quiet_if_unpackable: bool = False,
+        next_order: bool = False,
     ) -> None:
         super().__init__()
+        self.next_order = next_order  # ref unknown yet: the pack service hands one out
         self.quiet_if_unpackable = quiet_if_unpackable  # a slip scanned on the queue
         self.services = services
         self.packing = pack_service(services)
@@ -266,7 +274,12 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self._flash_timer: object = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Opening order {self.ref} for packing…"), id="pack-header")
+        opening = (
+            "Finding the next order to pack…"
+            if self.next_order
+            else f"Opening order {self.ref} for packing…"
+        )
+        yield Static(Text(opening), id="pack-header")
         with Vertical(id="pack-body"):
             yield Static(id="pack-lines", markup=False)
         with Horizontal(id="pack-status"):
@@ -289,7 +302,10 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
 
     async def _start(self, take_over: bool = False) -> None:
         try:
-            session = await self.packing.start(self.ref, take_over=take_over)
+            if self.next_order and not take_over:
+                session = await self.packing.next_to_pack()
+            else:
+                session = await self.packing.start(self.ref, take_over=take_over)
         except Refused as exc:  # claimed by another packer, or nothing to pack
             self.ended = True
             if isinstance(exc, NotPackable) and self.quiet_if_unpackable:

@@ -4,9 +4,14 @@ manager took over is told at once, and a manager opening a claimed order may tak
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
+from textual.widgets import Input
 
 from console.app import PacklineApp
 from screens.confirm import ConfirmDialog
@@ -143,3 +148,45 @@ async def test_manager_opening_a_claimed_order_may_take_it_over(
             await wait_for(pilot, lambda: screen.session is not None)
             assert screen.session is not None and screen.session.took_over_from == "sam"
             await wait_for(pilot, lambda: "taken over from sam" in screen_text(app))
+
+
+async def test_p_on_the_queue_packs_the_next_order_nobody_has(
+    shop: Services, shop_url: str, clock: FixedClock
+) -> None:
+    await order_to_pack(shop, ((A_SKU, 1),))
+    await order_to_pack(shop, ((A_SKU, 1),))
+    async with operator(shop_url, clock, "sam") as sam:
+        sams = await sam.packing.next_to_pack()
+        app = PacklineApp(shop)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await settle(pilot)
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, PackScreen))
+            screen = app.screen
+            assert isinstance(screen, PackScreen)
+            await wait_for(pilot, lambda: screen.session is not None)
+            assert screen.session is not None
+            assert screen.session.order_number != sams.order_number
+            claims = {c.operator: c.order_number for c in await sam.packing.claims()}
+            assert claims == {"sam": sams.order_number, "tester": screen.session.order_number}
+
+
+async def test_queue_says_when_the_database_goes_away_and_comes_back(
+    shop: Services, shop_url: str
+) -> None:
+    path = Path(make_url(shop_url).database or "")
+    app = PacklineApp(shop)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("/")
+        await pilot.press(*"Ada")  # typed, not yet searched: must survive the outage
+        await shop.db.dispose()
+        os.rename(path, path.with_suffix(".away"))
+        os.mkdir(path)
+        await wait_for(pilot, lambda: "reconnecting by itself" in notes(app), limit=10)
+        assert "cannot open database" in notes(app)
+        assert any(n.title == "Database unreachable" for n in app._notifications)
+        os.rmdir(path)
+        os.rename(path.with_suffix(".away"), path)
+        await wait_for(pilot, lambda: "the database is back" in notes(app), limit=10)
+        assert app.screen.query_one("#search", Input).value == "Ada"
