@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from services import outbox, po_documents, po_tracking, search, sftp_feed
+from services import outbox, po_documents, po_tracking, search
 from services.db import Database
 from services.edi_x12 import Party, ShipTo
 from services.errors import InvalidInput, NotFound, Refused
@@ -1046,6 +1046,8 @@ class PurchasingService:
                 raise NotFound(f"no SFTP feed {feed!r} (configured: {names})")
         if not feeds:
             raise InvalidInput("no SFTP feeds configured ([[purchasing.sftp]] in the config)")
+        from services import sftp_feed  # asyncssh: a fifth of a second to import; only here
+
         reports: list[ImportReport] = []
 
         async def handle(name: str, data: bytes) -> bool:
