@@ -330,6 +330,43 @@ def po_fetch(ctx: Context, feed: str | None, as_json: bool) -> None:
     _print_report(run(ctx, body, as_json=as_json), as_json)
 
 
+@po_group.command("watch")
+@click.option(
+    "--every",
+    type=click.FloatRange(1, 86_400),
+    default=60.0,
+    show_default=True,
+    help="Seconds between rounds.",
+)
+@click.option("--once", is_flag=True, help="One round, then exit (for cron).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per round.")
+@click.pass_obj
+def po_watch(ctx: Context, every: float, once: bool, as_json: bool) -> None:
+    """Collect vendor tracking again and again: the drop folder (purchasing.drop_dir) and
+    the SFTP feeds. Run it in one place (a service or cron), not in every console."""
+    import asyncio
+
+    from console.cli import run
+
+    async def body(s: Services) -> None:
+        while True:
+            report = await s.purchasing.collect()
+            if as_json:
+                click.echo(json.dumps(report.to_json(), ensure_ascii=False), nl=True)
+            elif report.shipments or report.problems:
+                for sh in report.shipments:
+                    if sh.new:
+                        click.echo(_shipment_line(sh))
+                for problem in report.problems:
+                    click.echo(f"not applied: {visible(str(problem))}", err=True)
+            sys.stdout.flush()
+            if once:
+                return
+            await asyncio.sleep(every)
+
+    run(ctx, body, as_json=as_json)
+
+
 @po_group.command("vendors")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

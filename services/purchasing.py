@@ -1068,6 +1068,21 @@ class PurchasingService:
                 )
         return _merge(reports) if reports else ImportReport((), (), ())
 
+    async def collect(self) -> ImportReport:
+        """One round of what vendors sent: the drop folder and every SFTP feed configured
+        (for `packline po watch`, run in one place, e.g. a systemd service or cron, so two
+        consoles never take the same file)."""
+        if not self.settings.purchasing.drop_dir.strip() and not self.settings.purchasing.sftp:
+            raise InvalidInput(
+                "nothing to collect: set purchasing.drop_dir or add [[purchasing.sftp]] feeds"
+            )
+        reports = []
+        if self.settings.purchasing.drop_dir.strip():
+            reports.append(await self.import_dir())
+        if self.settings.purchasing.sftp:
+            reports.append(await self.fetch())
+        return _merge(reports)
+
     # -- automation ---------------------------------------------------------------------
 
     async def auto_order(self, ref: str | int) -> POResult | None:

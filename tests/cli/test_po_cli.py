@@ -125,3 +125,24 @@ def test_vendors_list_and_change(shop: dict[str, str]) -> None:
     assert changed["lead_time_days"] == 9 and changed["code"] == "UMBRA"
     text = packline("po", "vendors", db=shop["db"])
     assert text.returncode == 0 and "HOOLI" in text.stdout and "by hand" in text.stdout
+
+
+def test_watch_collects_the_drop_folder_once_and_refuses_with_nothing_set(
+    shop: dict[str, str],
+) -> None:
+    n = order(shop, "PL-10033=1")
+    (po,) = run(shop, "po", "create", str(n), "--send")["purchase_orders"]
+    drop = Path(shop["dir"]) / "drop"
+    drop.mkdir()
+    number = carriers.generate("ups", random.Random(78))
+    (drop / "vendor.csv").write_text(f"po,tracking,carrier\n{po['number']},{number},ups\n")
+    env = {"PACKLINE_EDI_DIR": shop["edi"], "PACKLINE_PURCHASING__DROP_DIR": str(drop)}
+    once = packline("po", "watch", "--once", "--json", db=shop["db"], env=env)
+    assert once.returncode == 0, once.stderr
+    (line,) = once.stdout.splitlines()  # one JSON line per round
+    assert json.loads(line)["created"] == 1
+    assert [p.name for p in (drop / "processed").iterdir()] == ["vendor.csv"]
+    assert run(shop, "orders", "show", str(n))["status"] == "shipped"
+    unset = packline("po", "watch", "--once", db=shop["db"])
+    assert unset.returncode == 1
+    assert "nothing to collect: set purchasing.drop_dir" in unset.stderr
