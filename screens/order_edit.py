@@ -37,6 +37,7 @@ from screens.untrusted import visible
 from services.errors import Conflict, Refused
 from services.order_edit_spec import EditResult, OrderEdit
 from services.order_entry_spec import (
+    NOT_EDITABLE,
     EditRow,
     ProductChoice,
     edit_of,
@@ -140,6 +141,11 @@ class OrderEditScreen(FailureReports, Screen[EditResult | None]):
         if first:
             self.rows = rows_of(detail)
             self.query_one("#edit-email", Input).value = detail.row.customer.email
+            if detail.status in NOT_EDITABLE:
+                self._problem(
+                    f"#{detail.number} is {detail.status.value}: only orders that have not "
+                    "shipped can be edited"
+                )
         self._show()
         if first:
             self.query_one("#edit-form").display = True

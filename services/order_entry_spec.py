@@ -14,9 +14,15 @@ from typing import Any
 
 from services.errors import InvalidInput
 from services.order_edit_spec import OrderEdit
+from services.statuses import Status
 from services.views import OrderDetail, money
 
 SHIPPING_METHODS = ("standard", "express", "overnight", "pickup", "freight")
+# Orders the edit service refuses (services/order_edits.EDITABLE is the rest; a test keeps
+# the two apart and complete): the edit screen says so on opening, not on saving.
+NOT_EDITABLE = frozenset(
+    {Status.SHIPPED, Status.COMPLETE, Status.CANCELED, Status.RETURN_REQUESTED, Status.RETURNED}
+)
 
 
 class DraftInvalid(InvalidInput):
@@ -144,8 +150,9 @@ class EditPreview:
         diff = self.difference
         sign = "+" if diff > 0 else ""
         change = f" ({sign}{money(diff, self.currency)})" if diff else " (no change)"
+        items = f"{self.items} item{'s' if self.items != 1 else ''}"
         return (
-            f"{self.items} items · subtotal {money(self.subtotal, self.currency)} · "
+            f"{items} · subtotal {money(self.subtotal, self.currency)} · "
             f"total {money(self.total, self.currency)}{change}"
         )
 

@@ -179,3 +179,10 @@ def test_rebase_keeps_my_changes_over_theirs_and_names_clashes() -> None:
         ("D", 1, 1),
     ]
     assert clashes == ["A: 2 → 4 meanwhile; you set 5"]
+
+
+def test_the_edit_screen_knows_what_the_edit_service_refuses() -> None:
+    from services.order_edits import EDITABLE
+    from services.order_entry_spec import NOT_EDITABLE
+
+    assert not (EDITABLE & NOT_EDITABLE) and set(Status) == EDITABLE | NOT_EDITABLE
