@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from services.errors import Refused
 
@@ -44,6 +45,7 @@ class Action(StrEnum):
     ACCEPT_TERMS = "accept_terms"
     RELEASE_RISK_HOLD = "release_risk_hold"
     REVIEW = "review"  # re-assess an order's risk score
+    CANCEL = "cancel"  # set an order to canceled (stock released, money to return)
     PACK = "pack"  # claim an order at the bench and scan it
     TAKE_OVER_PACK = "take_over_pack"  # break another packer's live claim on an order
 
@@ -61,6 +63,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ACCEPT_TERMS: _MANAGER,
     Action.RELEASE_RISK_HOLD: _MANAGER,
     Action.REVIEW: _EVERYONE,
+    Action.CANCEL: _DESK,
     Action.PACK: _EVERYONE,
     Action.TAKE_OVER_PACK: _MANAGER,
 }
@@ -74,10 +77,14 @@ WHAT: dict[Action, str] = {
     Action.ACCEPT_TERMS: "accepting payment terms",
     Action.RELEASE_RISK_HOLD: "releasing a high-risk hold",
     Action.REVIEW: "reviewing an order",
+    Action.CANCEL: "canceling an order",
     Action.PACK: "packing",
     Action.TAKE_OVER_PACK: "taking over an order another packer holds",
 }
 _PLURAL = frozenset({Action.REFUND})
+
+# Status changes that are an action of their own (the rest follow the workflow alone).
+STATUS_ACTIONS: dict[str, Action] = {"canceled": Action.CANCEL}
 
 
 class NotAllowed(Refused):
@@ -115,6 +122,13 @@ class Roles:
 
     def allowed(self, action: Action, login: str) -> bool:
         return self.role_of(login) in PERMISSIONS[action]
+
+    async def check_transition(self, uow: Any, _order: Any, change: Any, _memo: str) -> None:
+        """An `OrderService.transition_checks` entry: refuses the status changes the
+        operator's role may not make (a packer canceling an order), whoever calls."""
+        action = STATUS_ACTIONS.get(str(change.to_status))
+        if action is not None:
+            self.check(action, uow.actor)
 
     def holders(self, role: Role) -> list[str]:
         return sorted((name for name, r in self.table.items() if r is role), key=str.casefold)
