@@ -1048,8 +1048,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every row: json.dumps with options builds a new one per call.
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _datetimes(sqlite: bool) -> Callable[[datetime], Any]:

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, select
 
@@ -76,7 +77,7 @@ def _email_key(email: str | None) -> str:
     return (email or "").strip().casefold()
 
 
-def _ship_key(ship: Address | None) -> str:
+def _ship_key(ship: AddressFacts | None) -> str:
     return _address_key(ship.line1, ship.line2, ship.postal_code, ship.country) if ship else ""
 
 
@@ -106,6 +107,33 @@ class _Placed:
     total: int
     email: str
     address: str
+
+
+class AddressFacts(Protocol):
+    """What the rules read of an address (an ORM Address, or an `_Addr` of a batch)."""
+
+    @property
+    def line1(self) -> str: ...
+    @property
+    def line2(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def postal_code(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Addr:
+    line1: str
+    line2: str
+    city: str
+    region: str
+    postal_code: str
+    country: str
 
 
 class _Span:
@@ -188,7 +216,7 @@ class ReviewService:
         return int(statistics.median_low(totals))
 
     async def velocity(
-        self, uow: UnitOfWork, order: Order, ship: Address | None
+        self, uow: UnitOfWork, order: Order, ship: AddressFacts | None
     ) -> tuple[int, int]:
         """(orders from this e-mail, orders to this address) in the window up to this order."""
         since = order.placed_at - timedelta(hours=self.rules.velocity_window_hours)
@@ -275,10 +303,20 @@ class ReviewService:
             return [(await self._gather(uow, orders[0]))[0]]
         s = uow.session
         ids = {a for o in orders for a in (o.shipping_address_id, o.billing_address_id) if a}
-        addresses: dict[int, Address] = {}
+        addresses: dict[int, _Addr] = {}
         for chunk in _chunks(sorted(ids)):
-            found = await s.execute(select(Address).where(Address.id.in_(chunk)))
-            addresses.update({a.id: a for a in found.scalars()})
+            found = await s.execute(
+                select(
+                    Address.id,
+                    Address.line1,
+                    Address.line2,
+                    Address.city,
+                    Address.region,
+                    Address.postal_code,
+                    Address.country,
+                ).where(Address.id.in_(chunk))
+            )
+            addresses.update({int(row[0]): _Addr(*row[1:]) for row in found.all()})
         declined: dict[int, int] = {}
         for chunk in _chunks([o.id for o in orders]):
             rows = await s.execute(
@@ -291,10 +329,11 @@ class ReviewService:
                 .group_by(Payment.order_id)
             )
             declined.update({int(oid): int(n) for oid, n in rows.all()})
-        span = await self._span(uow, orders)
+        ships = {o.id: addresses.get(o.shipping_address_id or 0) for o in orders}
+        span = await self._span(uow, orders, {_ship_key(a) for a in ships.values()} - {""})
         out: list[RiskFacts] = []
         for order in orders:
-            ship = addresses.get(order.shipping_address_id or 0)
+            ship = ships[order.id]
             bill = addresses.get(order.billing_address_id or 0)
             if span is None:
                 usual = await self.usual_total(uow, order)
@@ -311,9 +350,12 @@ class ReviewService:
             out.append(self._facts(order, ship, bill, usual, by_email, by_address, declined))
         return out
 
-    async def _span(self, uow: UnitOfWork, orders: Sequence[Order]) -> _Span | None:
+    async def _span(
+        self, uow: UnitOfWork, orders: Sequence[Order], wanted: set[str]
+    ) -> _Span | None:
         """Every order placed from the velocity window before the batch's first order to its
-        last, and the usual-value sample before that; None when there are too many."""
+        last, and the usual-value sample before that; None when there are too many. Address
+        keys are made only for rows that may be one of `wanted` (same postal code)."""
         first = min(o.placed_at for o in orders)
         last = max(o.placed_at for o in orders)
         window = timedelta(hours=self.rules.velocity_window_hours)
@@ -347,21 +389,26 @@ class ReviewService:
                 .limit(self.usual_sample)
             )
         ).all()
-        keys: dict[tuple[str, str, str, str], str] = {}
+        # A key's third part is its postal code: rows with another one cannot match.
+        postals = {key.split("|")[2] for key in wanted}
+        squashed: dict[str, str] = {}
         rows: list[_Placed] = []
         for placed, oid, total, email, line1, line2, postal, country in (*inside, *before):
-            parts = (line1 or "", line2 or "", postal or "", country or "")
-            key = keys.get(parts)
-            if key is None:
-                key = keys[parts] = _address_key(*parts)
+            key = ""
+            raw = postal or ""
+            code = squashed.get(raw)
+            if code is None:
+                code = squashed[raw] = _NOT_ALNUM.sub("", raw.casefold())
+            if code in postals:
+                key = _address_key(line1 or "", line2 or "", raw, country or "")
             rows.append(_Placed(placed, int(oid), int(total), _email_key(email), key))
         return _Span(rows, window, self.usual_sample)
 
     def _facts(
         self,
         order: Order,
-        ship: Address | None,
-        bill: Address | None,
+        ship: AddressFacts | None,
+        bill: AddressFacts | None,
         usual: int | None,
         by_email: int,
         by_address: int,
