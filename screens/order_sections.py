@@ -86,7 +86,7 @@ def header(detail: OrderDetail, workflow: Workflow) -> Text:
 
 
 def alerts(detail: OrderDetail) -> Text | None:
-    """What needs the operator's eye first: risk reasons, PO box, hold, customer note."""
+    """What needs the operator's eye first: risk reasons, PO box, hold, flags, customer note."""
     row = detail.row
     lines: list[Text] = []
     if row.risk_score:
@@ -112,6 +112,10 @@ def alerts(detail: OrderDetail) -> Text | None:
             line.append_text(safe(detail.hold_note, keep_newlines=True))
         if detail.held_from is not None:
             line.append(f" (from {detail.held_from.value})", style="dim")
+        lines.append(line)
+    for flag in detail.flags:  # left by an import or a check (e.g. an unknown SKU)
+        line = Text("⚑ Flag: ", style="bold yellow")
+        line.append_text(safe(flag, keep_newlines=True))
         lines.append(line)
     if detail.note.strip():
         line = Text("✎ Customer note: ", style="bold")

@@ -128,6 +128,7 @@ class NewOrder:
     shipping_total: int = 0
     tax_total: int = 0
     placed_at: datetime | None = None
+    shipping_method: str = "standard"
 
 
 def facts_of(order: Order) -> OrderFacts:
@@ -204,6 +205,7 @@ def row_of(
         risk_score=order.risk_score,
         risk_reasons=tuple(order.risk_reasons or ()),
         risk_high_at=risk_high_at,
+        flags=tuple(order.flags or ()),
         version=order.version,
         updated_at=order.updated_at,
         updated_by=order.updated_by,
@@ -762,6 +764,7 @@ class OrderService:
                 total=subtotal + new.shipping_total + new.tax_total,
                 item_count=sum(ln.quantity for ln in lines),
                 note=new.note,
+                shipping_method=new.shipping_method,
                 shipping_address_id=ship.id,
                 billing_address_id=bill.id,
                 placed_at=new.placed_at or now,

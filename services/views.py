@@ -99,6 +99,7 @@ class OrderRow:
     shipping_address: AddressView | None = None
     shipments: tuple[ShipmentView, ...] = ()
     risk_high_at: int = RISK_HIGH_AT  # the shop's hold threshold (risk settings)
+    flags: tuple[str, ...] = ()  # warnings left for staff (orders.flags); the queue marks them
 
     @property
     def risk_flag(self) -> str:
@@ -128,6 +129,7 @@ class OrderRow:
                 "flag": self.risk_flag,
             },
             "shipments": [s.to_json() for s in self.shipments],
+            "flags": list(self.flags),
             "version": self.version,
         }
         return out
@@ -298,6 +300,11 @@ class OrderDetail:
     @property
     def number(self) -> int:
         return self.row.number
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Warnings an import or a check left for staff (orders.flags), e.g. an unknown SKU."""
+        return self.row.flags
 
     @property
     def status(self) -> Status:
