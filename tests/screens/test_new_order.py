@@ -131,3 +131,23 @@ def test_helpers() -> None:
     assert split_quantity("x*PL-1") == (1, "x*PL-1")
     assert widget_id("ship.postal_code") == "ship-postal-code"
     assert widget_id("line:PL-1") == "lines"
+
+
+def test_snapshot_80x24(snap_compare: Any, shop_url: str) -> None:
+    """A customer typed in, one product scanned, cost of shipping given (seed 7)."""
+    from services.settings import load_settings
+    from tests.conftest import FixedClock
+
+    services = Services.build(load_settings(db=shop_url, operator="tester"), clock=FixedClock())
+    app = PacklineApp(services, owns_services=True)
+
+    async def typed(pilot: Pilot[Any]) -> None:
+        screen = await open_form(pilot)
+        await type_in(pilot, screen, "customer-name", "Ada Lovelace")
+        await type_in(pilot, screen, "product", f"2*{SKU}")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.lines) == 1)
+        screen.set_focus(screen.query_one("#lines"))
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=typed)

@@ -118,3 +118,20 @@ async def test_flags_show_on_the_order_and_are_marked_in_the_queue(shop: Service
         await settle(pilot)
         text = rendered(app, "order-alerts")
         assert "⚑ Flag: unknown SKU ␛[31mXX-1 (line 4)" in text
+
+
+def test_snapshot_80x24(snap_compare: Any, shop_url: str) -> None:
+    """Order 1001 (seed 7) with one more of its first line: the new totals before saving."""
+    from services.settings import load_settings
+    from tests.conftest import FixedClock
+
+    services = Services.build(load_settings(db=shop_url, operator="tester"), clock=FixedClock())
+    app = PacklineApp(services, owns_services=True, order="1001")
+
+    async def edited(pilot: Pilot[Any]) -> None:
+        screen = await open_edit(pilot)
+        await pilot.press("plus")
+        await settle(pilot)
+        assert screen.rows[0].changed
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=edited)
