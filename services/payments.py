@@ -1112,8 +1112,9 @@ class PaymentService:
 def _spread_result(
     first: PaymentResult, last: PaymentResult, parts: list[int], rest: int, why: str
 ) -> PaymentResult:
-    """One answer for a refund spread over several payments: the first part's row, the
-    summary as it is now, and what went back (and what did not)."""
+    """One answer for a refund spread over several payments: the summary as it is now and
+    what went back (and what did not); its `payment` is the first part's row (it carries
+    the goods), or the part that did not go through."""
     cur, n = last.summary.currency, last.summary.number
     done = " + ".join(money(p, cur) for p in parts)
     status = last.summary.status.value
@@ -1122,7 +1123,9 @@ def _spread_result(
             f"refunded {money(sum(parts), cur)} on #{n} in {len(parts)} parts, one per "
             f"payment ({done}); payment is {status}"
         )
-        return dataclasses.replace(last, message=message, notes=(*first.notes, *last.notes))
+        return dataclasses.replace(
+            last, payment=first.payment, message=message, notes=(*first.notes, *last.notes)
+        )
     message = (
         f"refunded {money(sum(parts), cur)} on #{n} ({done}), but not the "
         f"{money(rest, cur)} still to go back to another payment: {why}"

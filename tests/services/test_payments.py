@@ -522,6 +522,7 @@ async def test_a_refund_is_spread_over_the_payments_of_a_split_paid_order(
     assert result.approved
     want = 2 * price["PL-10002"]
     assert result.message.startswith(f"refunded {money(want)} on #{n} in 2 parts")
+    assert (result.payment.amount, len(result.payment.lines)) == (1000, 1)  # the first part
     detail = await manual.orders.show(n)
     refunds = [p for p in detail.payments if p.kind == "refund"]
     assert [p.amount for p in refunds] == [1000, want - 1000]
