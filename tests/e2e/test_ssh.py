@@ -24,11 +24,18 @@ from tests.sshd import SshServer, running_sshd
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, SshServer]]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shop(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], str, SshServer]]:
     require_terminal()
     env = isolated_env(tmp_path)
-    db = tmp_path / "shop.sqlite"
+    if request.param == "sqlite":
+        db = str(tmp_path / "shop.sqlite")
+    else:  # the same console on PostgreSQL: live updates by LISTEN/NOTIFY
+        from tests.conftest import _pg_database
+
+        db = _pg_database(request.getfixturevalue("pg_template"))
     cli(env, db, "seed", "--orders", "30", "--anchor", "2026-11-20")
     home = tmp_path / "remote-home"
     home.mkdir()
@@ -39,7 +46,7 @@ def shop(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, SshServer]]:
         "XDG_DATA_HOME": str(home / "data"),
     }
     with running_sshd(
-        force_command=f"{shlex.quote(str(PACKLINE))} --db {shlex.quote(str(db))}",
+        force_command=f"{shlex.quote(str(PACKLINE))} --db {shlex.quote(db)}",
         set_env=remote_env,
         extra_config=("AcceptEnv PACKLINE_OPERATOR",),
     ) as server:
@@ -64,7 +71,7 @@ def open_order(term: Terminal, number: int) -> None:
 
 
 def test_two_operators_over_ssh_race_on_one_order(
-    shop: tuple[dict[str, str], Path, SshServer],
+    shop: tuple[dict[str, str], str, SshServer],
 ) -> None:
     env, db, server = shop
     [order] = cli(env, db, "orders", "list", "--status", "new", "--limit", "1", "--json")
