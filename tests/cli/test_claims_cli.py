@@ -7,14 +7,24 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from services.container import Services
 from services.settings import load_settings
 from tests.cli.test_cli import ok_json, packline
 from tests.services.test_packing_support import order_to_pack, seed_shop
 
 
-def test_next_list_and_take(tmp_path: Path) -> None:
-    db = str(tmp_path / "shop.sqlite")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "shop.sqlite")
+    from tests.conftest import _pg_database
+
+    return _pg_database(request.getfixturevalue("pg_template"))
+
+
+def test_next_list_and_take(db: str, tmp_path: Path) -> None:
     config = tmp_path / "packline.toml"
     config.write_text('roles = { maria = "manager", sam = "packer", lee = "packer" }\n')
 
