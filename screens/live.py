@@ -42,6 +42,16 @@ class LiveUpdates:
     services: Any
     offline: bool = False
     _live_task: asyncio.Task[None] | None = None
+    _live_ready: asyncio.Event | None = None
+
+    @property
+    def live_ready(self) -> asyncio.Event:
+        """Set once the feed has its baseline (or there is no feed): a screen's first
+        load waits for it, so nothing committed between that load and the baseline is
+        missed ("subscribe, then load")."""
+        if self._live_ready is None:
+            self._live_ready = asyncio.Event()
+        return self._live_ready
 
     if TYPE_CHECKING:  # provided by the Screen this is mixed into
 
@@ -50,6 +60,7 @@ class LiveUpdates:
     def follow_changes(self) -> bool:
         source = change_source(self.services)
         if source is None:
+            self.live_ready.set()
             return False
         self._live_task = asyncio.create_task(self._follow(source), name="follow changes")
         return True
@@ -57,6 +68,7 @@ class LiveUpdates:
     async def _follow(self, source: ChangeSource) -> None:
         try:
             async with source.subscribe() as items:
+                self.live_ready.set()
                 async for item in items:
                     if isinstance(item, LinkState):
                         self.offline = not item.up
@@ -66,6 +78,7 @@ class LiveUpdates:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug, not the database (the feed reports that itself)
+            self.live_ready.set()
             self.notify(
                 f"live updates stopped: {visible(str(exc) or type(exc).__name__)}; "
                 "ctrl+r reloads by hand",
