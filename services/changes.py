@@ -41,13 +41,15 @@ class Changes:
 
     orders: tuple[OrderStamp, ...] = ()
     moves: tuple[StatusMove, ...] = ()
+    packed: frozenset[int] = frozenset()  # orders scanned into (their row is not touched)
     overflow: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.moves or self.overflow)
+        return bool(self.orders or self.moves or self.packed or self.overflow)
 
     @property
     def numbers(self) -> frozenset[int]:
+        """Orders whose row or status changed (not those only scanned into)."""
         return frozenset(o.number for o in self.orders) | {m.number for m in self.moves}
 
     def stamp(self, number: int) -> OrderStamp | None:

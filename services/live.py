@@ -6,8 +6,8 @@ How it hears of changes:
   that touches an order sends NOTIFY when it commits, so a change is seen within a
   round trip. A safety check every `safety_seconds` catches writes that bypass the ORM
   (and anything missed while the listening connection was being re-opened).
-- SQLite: a change token (latest `orders.updated_at`, highest order id, highest history
-  id, highest audit id: four index lookups, microseconds) polled every `poll_seconds`.
+- SQLite: a change token (latest `orders.updated_at`, highest order id, highest history,
+  audit and scan ids: five index lookups, microseconds) polled every `poll_seconds`.
 
 Either way, what changed is then read from small index range scans: orders updated since
 the last report (re-read a few seconds back, since PostgreSQL's commit order need not
@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from services.changes import Changes, FeedItem, LinkState, OrderStamp, StatusMove
 from services.db import Database, describe_connect_error
 from services.live_signal import CHANNEL
-from services.models import AuditLog, Order, StatusEvent
+from services.models import AuditLog, Order, ScanEvent, StatusEvent
 from services.statuses import Status
 from services.uow import Clock, utcnow
 
@@ -47,7 +47,7 @@ OVERLAP = timedelta(seconds=10)  # orders re-read before the newest change seen
 EVENT_SLACK = 500  # history ids re-read below the highest seen (PostgreSQL id gaps)
 MAX_ROWS = 1_000  # more changed rows than this at once: overflow, reload instead
 
-Token = tuple[datetime | None, int, int, int]
+Token = tuple[datetime | None, int, int, int, int]
 
 
 class _IdWindow:
@@ -121,6 +121,7 @@ class ChangeFeed:
         self._seen_orders: dict[tuple[int, int], datetime] = {}  # (number, version) -> at
         self._history = _IdWindow()  # status_events rows seen
         self._audit = _IdWindow()  # audit_log rows seen
+        self._scans = _IdWindow()  # scan_events rows seen
         self._strict = False  # after an overflow: no overlap once
         self._subscribers: set[asyncio.Queue[FeedItem]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -156,8 +157,9 @@ class ChangeFeed:
         highest = select(func.max(Order.id)).scalar_subquery()
         history = select(func.max(StatusEvent.id)).scalar_subquery()
         audit = select(func.max(AuditLog.id)).scalar_subquery()
-        row = (await session.execute(select(latest, highest, history, audit))).one()
-        return row[0], int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)
+        scans = select(func.max(ScanEvent.id)).scalar_subquery()
+        row = (await session.execute(select(latest, highest, history, audit, scans))).one()
+        return row[0], int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0)
 
     async def _scan(self, *, report: bool, force: bool = False) -> Changes:
         baseline = not report
@@ -169,6 +171,7 @@ class ChangeFeed:
             orders, timed_out = await self._changed_orders(session, token)
             moves, moves_out = await self._moves(session, token[2], baseline=baseline)
             audited, audit_out = await self._audited(session, token[3], baseline=baseline)
+            packed, scans_out = await self._scanned(session, token[4], baseline=baseline)
             if report:
                 # Orders the history or the audit log name but the time window missed (a
                 # clock behind the newest updated_at): read their stamps by number.
@@ -179,7 +182,8 @@ class ChangeFeed:
         return Changes(
             orders=tuple(orders),
             moves=tuple(moves),
-            overflow=timed_out or moves_out or audit_out,
+            packed=frozenset(packed),
+            overflow=timed_out or moves_out or audit_out or scans_out,
         )
 
     def _fresh(
@@ -284,6 +288,26 @@ class ChangeFeed:
             for audit_id, number in rows
             if window.first_time(int(audit_id)) and number is not None
         }
+        window.advance(newest)
+        return numbers, False
+
+    async def _scanned(self, session: Any, newest: int, *, baseline: bool) -> tuple[set[int], bool]:
+        """Orders scanned into since the last check (packing does not touch the order row,
+        but an open order shows what is packed)."""
+        window = self._scans
+        rows = (
+            await session.execute(
+                select(ScanEvent.id, Order.number)
+                .join(Order, Order.id == ScanEvent.order_id)
+                .where(ScanEvent.id > window.low(newest, baseline), ScanEvent.accepted.is_(True))
+                .order_by(ScanEvent.id)
+                .limit(MAX_ROWS + 1)
+            )
+        ).all()
+        if len(rows) > MAX_ROWS:
+            window.skip_to(newest)
+            return set(), True
+        numbers = {int(number) for scan_id, number in rows if window.first_time(int(scan_id))}
         window.advance(newest)
         return numbers, False
 

@@ -190,3 +190,28 @@ async def test_queue_says_when_the_database_goes_away_and_comes_back(
         os.rename(path.with_suffix(".away"), path)
         await wait_for(pilot, lambda: "the database is back" in notes(app), limit=10)
         assert app.screen.query_one("#search", Input).value == "Ada"
+
+
+async def test_open_order_shows_another_packers_scans(
+    shop: Services, shop_url: str, clock: FixedClock
+) -> None:
+    number = await order_to_pack(shop, ((A_SKU, 3),))
+    app = PacklineApp(shop, order=str(number))
+    async with (
+        operator(shop_url, clock, "sam") as sam,
+        app.run_test(size=(100, 30), notifications=True) as pilot,
+    ):
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        await wait_for(pilot, lambda: screen.detail is not None)
+        assert screen.detail is not None and screen.detail.lines[0].packed == 0
+        session = await sam.packing.start(number)
+        await sam.packing.scan(number, A_CODE, session_id=session.session_id)
+        await sam.packing.scan(number, A_CODE, session_id=session.session_id)
+        await wait_for(
+            pilot,
+            lambda: screen.detail is not None and screen.detail.lines[0].packed == 2,
+            limit=5,
+        )
+        assert "changed by sam" not in notes(app)  # packing is not news, just drawn

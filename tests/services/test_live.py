@@ -159,3 +159,19 @@ async def test_database_gone_is_said_once_and_recovers(
             assert isinstance(up, LinkState) and up.up
             await s.orders.add_memo(number, "back")
             assert isinstance(await next_item(sub), Changes)
+
+
+async def test_scans_are_reported_as_packed_and_wake_a_listener(
+    shop: Services, db_url: str, clock: FixedClock
+) -> None:
+    from tests.services.test_packing_support import UPC_A
+
+    number = await order_to_pack(shop)
+    feed = ChangeFeed(shop.db, poll_seconds=0.1, safety_seconds=30)  # NOTIFY or nothing
+    async with other_services(db_url, clock, operator="sam") as sam:
+        session = await sam.packing.start(number)
+        async with feed.subscribe() as sub:
+            await sam.packing.scan(number, UPC_A, session_id=session.session_id)
+            got = await next_item(sub, 2)
+        assert isinstance(got, Changes) and got.packed == {number}
+        assert number not in got.numbers  # the order row itself did not change
