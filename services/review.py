@@ -193,6 +193,7 @@ class ReviewService:
         self.clock = clock
         self.usual_sample = usual_sample
         self.usual_min_orders = usual_min_orders
+        self.batch_row_limit = BATCH_ROW_LIMIT  # a batch's span beyond this: order by order
         orders.arrival_hooks.append(self._on_arrival)
         orders.transition_checks.append(self._check_release)
         orders.risk_high_at = rules.hold_threshold  # the queue's "high" flag follows the shop
@@ -375,10 +376,10 @@ class ReviewService:
                 select(*cols)
                 .outerjoin(Address, Address.id == Order.shipping_address_id)
                 .where(Order.placed_at > first - window, Order.placed_at <= last)
-                .limit(BATCH_ROW_LIMIT + 1)
+                .limit(self.batch_row_limit + 1)
             )
         ).all()
-        if len(inside) > BATCH_ROW_LIMIT:
+        if len(inside) > self.batch_row_limit:
             return None
         before = (
             await s.execute(

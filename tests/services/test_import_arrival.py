@@ -228,6 +228,21 @@ async def test_batch_review_scores_as_one_order_at_a_time(
         assert again_report.unchanged == 24 and not again_report.created
 
 
+async def test_a_span_too_big_to_fetch_is_reviewed_order_by_order(
+    db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """Past the row limit a batch's facts come from one-order queries: same scores."""
+    source = shop_file(tmp_path)
+    async with open_shop(db_url, clock) as s:
+        s.review.batch_row_limit = 3
+        report = await s.imports.import_file(source, "shopify")
+        assert len(report.created) == 24
+        scores = {ref: (await by_ref(s, ref)).risk_score for ref, _ in report.created}
+    assert [scores[f"#V{i}"] for i in range(5)] == [0, 0, 0, 20, 20]
+    assert (scores["#BIG"], scores["#RISKY"]) == (25, 80)
+    assert all(scores[f"#H{i}"] == 0 for i in range(14))
+
+
 async def test_a_refused_check_leaves_that_order_as_imported_and_checks_the_others(
     db_url: str, clock: FixedClock, tmp_path: Path
 ) -> None:
