@@ -8,7 +8,9 @@ characters (a printer or terminal never sees an escape sequence); ZPL field data
 characters, so a name can never end a field or start a command.
 
 Every document carries the order barcode: Code 128 of `PL:ORDER:<number>`, the code the pack
-screen's scanner recognises (services/barcodes.ORDER_PREFIX), as inline SVG in HTML.
+screen's scanner recognises (services/barcodes.ORDER_PREFIX), as inline SVG in HTML; invoices
+and packing slips also carry it as a PNG (`<name>.barcode.png` beside them when printed to a
+folder) for whatever takes pictures, not markup: a mail client, a label program.
 
 Invoices are split by delivery method when lines ship differently (our stock, each
 drop-ship vendor): one invoice per part, shipping and tax shared out in proportion to each
@@ -137,6 +139,29 @@ def barcode_svg(data: str, *, height_mm: float = 12.0) -> str:
     return svg.replace(' id="barcode_group"', "").strip()
 
 
+PNG_DPI = 300  # one module (narrowest bar) = 0.254 mm = 3 dots at 300 dpi: no rounding
+
+
+def barcode_png(data: str, *, height_mm: float = 12.0) -> bytes:
+    """Code 128 of `data` as a 1-bit PNG, every bar a whole number of dots wide."""
+    import barcode
+    from barcode.writer import ImageWriter
+
+    code = barcode.get("code128", data, writer=ImageWriter(mode="1"))
+    buf = io.BytesIO()
+    code.write(
+        buf,
+        options={
+            "write_text": False,
+            "module_height": height_mm,
+            "module_width": 25.4 / 100,
+            "quiet_zone": 2.54,
+            "dpi": PNG_DPI,
+        },
+    )
+    return buf.getvalue()
+
+
 def allocate(total: int, weights: Sequence[int]) -> list[int]:
     """Split `total` cents in proportion to `weights`, largest remainder first, so the
     parts add up to `total` exactly (all to the first part when every weight is 0)."""
@@ -244,6 +269,7 @@ class DocumentService:
                         "html": self._render("packing_slip.html", ctx),
                         "txt": self._render("packing_slip.txt", ctx),
                     },
+                    images={"barcode.png": barcode_png(order_code(number))},
                 )
             )
         return docs
@@ -438,6 +464,7 @@ class DocumentService:
                 "html": self._render("invoice.html", ctx),
                 "txt": self._render("invoice.txt", ctx),
             },
+            images={"barcode.png": barcode_png(order_code(number))},
         )
 
     def _label(self, detail: OrderDetail, sh: ShipmentView, index: int, count: int) -> Document:

@@ -149,8 +149,9 @@ class PrintService:
             raise PrinterError(f"cannot create {folder}: {exc.strerror or exc}") from None
         files: list[str] = []
         size = 0
-        for fmt, body in sorted(doc.bodies.items()):
-            data = body.encode("utf-8")
+        parts = [(fmt, body.encode("utf-8")) for fmt, body in sorted(doc.bodies.items())]
+        parts += sorted(doc.images.items())
+        for fmt, data in parts:
             path = folder / f"{doc.name}.{fmt}"
             try:
                 # Written whole or not at all: a reader never sees half a document.

@@ -773,6 +773,8 @@ class Document:
     name: str  # file name without extension, e.g. "invoice-1042" or "label-1042-1Z…"
     title: str
     bodies: dict[str, str]
+    # Pictures that go with it, by file suffix: {"barcode.png": b"\x89PNG…"}.
+    images: dict[str, bytes] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -781,6 +783,7 @@ class Document:
             "name": self.name,
             "title": self.title,
             "formats": sorted(self.bodies),
+            "images": sorted(self.images),
         }
 
 

@@ -3,6 +3,7 @@ for hostile customer text, and for a barcode the scanner module reads back as th
 
 from __future__ import annotations
 
+import io
 import re
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from services.barcodes import Kind, parse_scan
 from services.container import Services
-from services.documents import allocate, barcode_svg, order_code, plain, zpl_field
+from services.documents import allocate, barcode_png, barcode_svg, order_code, plain, zpl_field
 from services.errors import InvalidInput, NotFound
 from services.orders import NewAddress
 from services.shipping import NewShipment
@@ -67,7 +68,29 @@ def decode_code128(svg: str) -> str:
         first = round((x - start) / unit)
         for i in range(first, first + round(w / unit)):
             modules[i] = "1"
-    bits = "".join(modules)
+    return decode_modules("".join(modules))
+
+
+def decode_png(png: bytes, dots_per_module: int) -> str:
+    """Read a Code 128 PNG: sample the middle of each module along the middle row."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("L")
+    width, height = image.size
+    row = [image.getpixel((x, height // 2)) for x in range(width)]
+    dark = [x for x, value in enumerate(row) if isinstance(value, int) and value < 128]
+    assert dark, "no bars in the PNG"
+    first, last = dark[0], dark[-1]
+    assert (last - first + 1) % dots_per_module == 0, "bars are not whole modules"
+    middle = dots_per_module // 2
+    bits = "".join(
+        "1" if row[x + middle] < 128 else "0"  # type: ignore[operator]
+        for x in range(first, last + 1, dots_per_module)
+    )
+    return decode_modules(bits)
+
+
+def decode_modules(bits: str) -> str:
     assert bits.endswith(code128.STOP + "11"), "no stop pattern"
     patterns = {p: v for v, p in enumerate(code128.CODES)}
     values = [patterns[bits[i : i + 11]] for i in range(0, len(bits) - 13, 11)]
@@ -123,6 +146,12 @@ def test_the_order_barcode_reads_back_as_the_order() -> None:
     assert data == "PL:ORDER:1042"
     scan = parse_scan(data)
     assert (scan.kind, scan.order_number) == (Kind.ORDER, 1042)
+
+
+def test_the_png_barcode_reads_back_as_the_order_too() -> None:
+    png = barcode_png(order_code(1042))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert decode_png(png, dots_per_module=3) == "PL:ORDER:1042"
 
 
 async def test_invoice_has_what_an_invoice_needs(shop: Services) -> None:

@@ -97,11 +97,14 @@ async def test_file_printer_writes_every_format(shop: Services, tmp_path: Path) 
     jobs = await shop.printing.print(docs, printer=f"file:{out}")
     (job,) = jobs
     assert sorted(Path(f).name for f in job.files) == [
+        f"invoice-{number}.barcode.png",
         f"invoice-{number}.html",
         f"invoice-{number}.txt",
     ]
     for fmt, body in docs[0].bodies.items():
         assert (out / f"invoice-{number}.{fmt}").read_text(encoding="utf-8") == body
+    png = (out / f"invoice-{number}.barcode.png").read_bytes()
+    assert png == docs[0].images["barcode.png"] and png.startswith(b"\x89PNG")
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
