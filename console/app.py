@@ -9,7 +9,13 @@ and render the views they return.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+
+# A scan's answer waits for the next frame: Textual draws at most TEXTUAL_FPS frames a second
+# (60: up to 16.7 ms). 120 halves that wait; idle screens draw nothing either way. Read once,
+# when Textual is first imported: so before it, here. An explicit TEXTUAL_FPS wins.
+os.environ.setdefault("TEXTUAL_FPS", "120")
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
