@@ -6,10 +6,12 @@ unknown SKU, a malformed tracking number or more units than are left makes every
 that PO a reported problem (with its line number) and the other POs still go in. Nothing
 is half-applied within a PO.
 
-Applying goes through ShippingService.ship, so a vendor shipment is a shipment like any
-other: lines marked shipped, the order partially shipped or shipped, the customer's shipped
-e-mail queued, stock hooks and webhooks run. A tracking number already on the order is
-reported as unchanged, so importing the same file twice changes nothing.
+Applying goes through ShippingService.ship_many, one transaction per PO: a vendor shipment
+is a shipment like any other (lines marked shipped, the order partially shipped or shipped,
+the customer's shipped e-mail queued once for the PO's packages, stock hooks and webhooks
+run), and a refusal that arises while applying (the order put on hold meanwhile, a tracking
+number another order took) leaves none of that PO's packages in. A tracking number already on
+the order is reported as unchanged, so importing the same file twice changes nothing.
 """
 
 from __future__ import annotations
@@ -346,36 +348,49 @@ class TrackingImporter:
             placed = order.placed_at.date()
             po_number = po.number
             settled = po.status in (POStatus.SHIPPED, POStatus.RECEIVED)
-        # -- every row of the PO checked: apply, one shipment per tracking number ----------
+        # -- every row of the PO checked: its new packages go in together or not at all --
         done: list[AppliedShipment] = []
         bad: list[ImportProblem] = []
         today = self.p.clock().date()
+        fresh: list[tuple[str, _Package]] = []
         for number_, pkg in packages.items():
             assert pkg.tracking is not None
             if pkg.existing:
                 done.append(
                     AppliedShipment(po_number, number, number_, pkg.tracking.carrier, (), False)
                 )
-                continue
+            else:
+                fresh.append((number_, pkg))
+        news: list[NewShipment] = []
+        for _number, pkg in fresh:
+            assert pkg.tracking is not None
             first = pkg.rows[0]
             shipped_on = (
                 first.ship_date if first.ship_date and placed <= first.ship_date <= today else None
             )
-            try:
-                await self.p.shipping.ship(
-                    number,
-                    NewShipment(
-                        tracking=pkg.tracking.number,
-                        carrier=pkg.tracking.carrier,
-                        lines=tuple(pkg.lines),
-                        ship_date=shipped_on,
-                        memo=f"from {vendor_name} (PO {po_number}, {first.source})",
-                        notify=True,
-                    ),
+            news.append(
+                NewShipment(
+                    tracking=pkg.tracking.number,
+                    carrier=pkg.tracking.carrier,
+                    lines=tuple(pkg.lines),
+                    ship_date=shipped_on,
+                    memo=f"from {vendor_name} (PO {po_number}, {first.source})",
+                    notify=True,
                 )
+            )
+        if news:
+            try:
+                await self.p.shipping.ship_many(number, news)
             except Refused as exc:
-                bad.extend(ImportProblem(r.source, r.line, po_number, str(exc)) for r in pkg.rows)
-                continue
+                # Nothing of this PO went in (one transaction): every new row says why.
+                bad.extend(
+                    ImportProblem(r.source, r.line, po_number, str(exc))
+                    for _number, pkg in fresh
+                    for r in pkg.rows
+                )
+                return done, bad
+        for number_, pkg in fresh:
+            assert pkg.tracking is not None
             done.append(
                 AppliedShipment(
                     po_number, number, number_, pkg.tracking.carrier, tuple(pkg.lines), True

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -60,7 +60,8 @@ from services.views import (
 from services.workflow import NOTIFY_EVENT, Request
 
 S = Status
-SHIPS_FROM = (S.PROCESSING, S.READY_TO_SHIP, S.PARTIALLY_SHIPPED)
+# Backorder: only its vendor (drop-ship) lines, while the stock lines wait (see _ready).
+SHIPS_FROM = (S.PROCESSING, S.READY_TO_SHIP, S.PARTIALLY_SHIPPED, S.BACKORDER)
 MAX_TEXT = 10_000
 MAX_LINES = 500
 # A ship date this far ahead of today (time zones) is still "today somewhere".
@@ -71,6 +72,7 @@ TRACKING_CONCURRENCY = 8
 # Stock follows the goods (services/inventory.py registers these): called inside the
 # shipment's transaction with the lines and units that left, or that came back when a
 # shipment is deleted, before the status changes.
+_Take = list[tuple[OrderLine, int]]
 StockHook = Callable[[UnitOfWork, Order, Sequence[tuple[OrderLine, int]]], Awaitable[None]]
 
 
@@ -102,6 +104,15 @@ def _merge(lines: Sequence[tuple[str, int]]) -> dict[str, int]:
             raise InvalidInput(f"quantity for {name} must be a whole number of 1 or more")
         wanted[name] = wanted.get(name, 0) + qty
     return wanted
+
+
+def _joined(texts: Iterable[str], sep: str = "\n") -> str:
+    """Distinct non-empty texts of several shipments, in order, as one."""
+    out: list[str] = []
+    for text in texts:
+        if text.strip() and text.strip() not in out:
+            out.append(text.strip())
+    return sep.join(out)
 
 
 def _units(n: int) -> str:
@@ -156,11 +167,14 @@ class ShippingService:
 
     # -- what may ship ------------------------------------------------------------------
 
-    def _ready(self, line: OrderLine) -> int:
+    def _ready(self, line: OrderLine, status: Status) -> int:
         """What of this line may ship now, and what a shipment takes by default: the units
         packed and not yet shipped (stock lines, when packing comes first), else every unit
-        not yet shipped (drop-ship lines: the vendor packs them)."""
+        not yet shipped (drop-ship lines: the vendor packs them). A back-ordered order's
+        stock lines wait for stock: none of them ship until it is back in processing."""
         left = max(line.quantity - line.shipped, 0)
+        if line.fulfillment is Fulfillment.STOCK and status is S.BACKORDER:
+            return 0
         if line.fulfillment is Fulfillment.STOCK and self.requires_packing:
             return min(left, max(line.packed, 0))
         return left
@@ -176,7 +190,7 @@ class ShippingService:
             return f"order #{order.number} is held ({why}); release the hold before shipping"
         return (
             f"order #{order.number} is {order.status.value}; only orders that are processing, "
-            "ready_to_ship or partially_shipped can ship"
+            "ready_to_ship, partially_shipped or (vendor lines only) backorder can ship"
         )
 
     async def plan(self, ref: str | int) -> ShipPlan:
@@ -196,7 +210,7 @@ class ShippingService:
                     quantity=ln.quantity,
                     packed=ln.packed,
                     shipped=ln.shipped,
-                    ready=self._ready(ln),
+                    ready=self._ready(ln, order.status),
                 )
                 for ln in order.lines
             )
@@ -246,34 +260,81 @@ class ShippingService:
         is still coming. Refused, with nothing written: an invalid tracking number, one
         already used on another order (unless `confirm_duplicate`), more than was ordered,
         unpacked stock lines when packing comes first, an order that cannot ship."""
-        _check_text(comment=new.comment, memo=new.memo)
-        tracking = _tracking(new.tracking, new.carrier)
-        wanted = _merge(new.lines)
-        now = self.clock()
-        today = now.date()
-        ship_day = new.ship_date or today
-        if ship_day - today > SHIP_DATE_SLACK:
-            raise InvalidInput(f"ship date {ship_day.isoformat()} is in the future")
-        if new.expected_delivery is not None and new.expected_delivery < ship_day:
-            raise InvalidInput(
-                f"expected delivery {new.expected_delivery.isoformat()} is before the ship date "
-                f"{ship_day.isoformat()}"
-            )
+        self._checked(new)  # bad input is refused before a transaction is opened
         async with self._uow(write=True) as uow:
             order = await uow.order(ref, for_update=True, expected_version=expected_version)
-            why = self.why_not_ship(order)
-            if why:
-                raise CannotShip(why)
+            (record,) = await self.record_shipments(uow, order, [new])
+            number = order.number
+            await uow.commit()
+        return ShipResult(order=await self._detail(number), shipment=record)
+
+    async def ship_many(
+        self,
+        ref: str | int,
+        news: Sequence[NewShipment],
+        *,
+        expected_version: int | None = None,
+    ) -> tuple[ShipmentRecord, ...]:
+        """Several packages of one order in one transaction (a vendor's file naming several
+        tracking numbers for one PO): all of them, or none when any is refused. See
+        `record_shipments`. Returns the shipments; the caller reloads the order if it
+        needs it (an import does not)."""
+        for new in news:
+            self._checked(new)
+        async with self._uow(write=True) as uow:
+            order = await uow.order(ref, for_update=True, expected_version=expected_version)
+            records = await self.record_shipments(uow, order, news)
+            await uow.commit()
+        return records
+
+    async def record_shipments(
+        self, uow: UnitOfWork, order: Order, news: Sequence[NewShipment]
+    ) -> tuple[ShipmentRecord, ...]:
+        """Record shipments of `order` (locked by the caller) inside the caller's unit of
+        work, which commits or, on any refusal, rolls back all of them.
+
+        The status follows the goods once, after every package is in, so the history has
+        one change and the customer one e-mail (with `notify` on any of them) for what
+        left together: the shipped e-mail lists every package of the order, and the
+        payload's `shipments` names each tracking number of this delivery. A customer
+        whose vendor sent three boxes the same day wants one message with three links,
+        not three messages a second apart. Webhooks and audit rows stay one per shipment.
+
+        A back-ordered order may take shipments of its vendor (drop-ship) lines while its
+        stock lines wait; it goes to partially_shipped (the e-mail) and then straight
+        back to backorder in the same transaction, so it stays where staff look for
+        orders waiting for stock and returns to processing the usual way when it is in.
+        """
+        if not news:
+            raise InvalidInput("no shipment to record")
+        if len(news) > MAX_LINES:
+            raise InvalidInput(f"at most {MAX_LINES} shipments at once")
+        checked = [self._checked(new) for new in news]
+        seen: set[str] = set()
+        for tracking, _, _ in checked:
+            if tracking.number in seen:
+                raise InvalidInput(f"tracking number {tracking.number} is named twice")
+            seen.add(tracking.number)
+        why = self.why_not_ship(order)
+        if why:
+            raise CannotShip(why)
+        came_from = order.status
+        now = self.clock()
+        today = now.date()
+        for _, _, ship_day in checked:
             if ship_day < order.placed_at.date():
                 raise InvalidInput(
                     f"ship date {ship_day.isoformat()} is before order #{order.number} was "
                     f"placed ({order.placed_at.date().isoformat()})"
                 )
+        made: list[tuple[NewShipment, Shipment, carriers.Tracking, _Take, list[tuple[int, int]]]]
+        made = []
+        # Each package takes from what the previous ones left; a refusal on any of them
+        # raises before the commit, so the caller's transaction keeps none of them.
+        for new, (tracking, wanted, ship_day) in zip(news, checked, strict=True):
             take = self._default_take(order) if not wanted else self._take(order, wanted)
             used = await self._used_on(uow, tracking.number)
             self._check_duplicates(order, tracking.number, used, new.confirm_duplicate)
-
-            # -- nothing has been written up to here --------------------------------------
             shipped_at = now if ship_day == today else datetime.combine(ship_day, now.timetz())
             drop = all(ln.fulfillment is Fulfillment.DROP_SHIP for ln, _ in take)
             shipment = Shipment(
@@ -297,27 +358,50 @@ class ShippingService:
             await uow.session.flush()
             for hook in self.on_shipped:
                 await hook(uow, order, take)
+            made.append((new, shipment, tracking, take, used))
 
-            payload = self._payload(order, shipment, tracking, take)
-            everything = all(ln.shipped >= ln.quantity for ln in order.lines)
-            target = S.SHIPPED if everything else S.PARTIALLY_SHIPPED
-            await self._move(
+        each = [self._payload(order, sh, t, take) for _, sh, t, take, _ in made]
+        payload = {
+            **each[0],
+            "lines_shipped": [ln for p in each for ln in p["lines_shipped"]],
+            "shipments": [{k: v for k, v in p.items() if k != "lines_remaining"} for p in each],
+        }
+        everything = all(ln.shipped >= ln.quantity for ln in order.lines)
+        await self._move(
+            uow,
+            order,
+            S.SHIPPED if everything else S.PARTIALLY_SHIPPED,
+            comment=_joined(new.comment for new in news),
+            memo=_joined((new.memo for new in news), "; "),
+            notify=any(new.notify for new in news),
+            payload=payload,
+        )
+        waiting = [
+            ln.sku
+            for ln in order.lines
+            if ln.fulfillment is Fulfillment.STOCK and ln.shipped < ln.quantity
+        ]
+        if (
+            came_from is S.BACKORDER
+            and waiting
+            and order.status is S.PARTIALLY_SHIPPED
+            and S.BACKORDER not in self.orders.workflow.disabled
+        ):
+            await self.orders.apply_transition(
                 uow,
                 order,
-                target,
-                comment=new.comment,
-                memo=new.memo,
-                notify=new.notify,
-                payload=payload,
+                Request(S.BACKORDER),
+                memo=f"vendor lines shipped; still waiting for stock: {', '.join(waiting)}",
             )
+        skus = {ln.id: ln.sku for ln in order.lines}
+        for (new, shipment, tracking, take, used), one in zip(made, each, strict=True):
             outbox.webhooks(
                 uow,
                 order,
                 "order.shipment_created",
                 self.orders.webhooks,
-                payload={**payload, "at": uow.clock().isoformat(), "actor": uow.actor},
+                payload={**one, "at": uow.clock().isoformat(), "actor": uow.actor},
             )
-            await search.add_terms(uow.session, order.id, [tracking.number])
             uow.audit(
                 "shipment.create",
                 "order",
@@ -331,18 +415,37 @@ class ShippingService:
                 notify=new.notify,
                 also_on=sorted({n for oid, n in used if oid != order.id}),
             )
-            record = _record(shipment, {ln.id: ln.sku for ln in order.lines})
-            number = order.number
-            await uow.commit()
-        return ShipResult(order=await self._detail(number), shipment=record)
+        await search.add_terms(uow.session, order.id, [t.number for _, _, t, _, _ in made])
+        return tuple(_record(sh, skus) for _, sh, _, _, _ in made)
+
+    def _checked(self, new: NewShipment) -> tuple[carriers.Tracking, dict[str, int], date]:
+        """What can be checked without the order: texts, tracking number, lines, dates."""
+        _check_text(comment=new.comment, memo=new.memo)
+        tracking = _tracking(new.tracking, new.carrier)
+        wanted = _merge(new.lines)
+        today = self.clock().date()
+        ship_day = new.ship_date or today
+        if ship_day - today > SHIP_DATE_SLACK:
+            raise InvalidInput(f"ship date {ship_day.isoformat()} is in the future")
+        if new.expected_delivery is not None and new.expected_delivery < ship_day:
+            raise InvalidInput(
+                f"expected delivery {new.expected_delivery.isoformat()} is before the ship date "
+                f"{ship_day.isoformat()}"
+            )
+        return tracking, wanted, ship_day
 
     def _nothing_ready(self, order: Order) -> str:
         if all(ln.shipped >= ln.quantity for ln in order.lines):
             return f"every line of order #{order.number} has shipped; nothing is left to ship"
+        if order.status is S.BACKORDER:
+            return (
+                f"order #{order.number} is waiting for stock (backorder) and has no vendor "
+                "line left to ship; move it to processing when the stock is in"
+            )
         return f"nothing on order #{order.number} is packed and not yet shipped; pack it first"
 
     def _default_take(self, order: Order) -> list[tuple[OrderLine, int]]:
-        take = [(ln, self._ready(ln)) for ln in order.lines]
+        take = [(ln, self._ready(ln, order.status)) for ln in order.lines]
         take = [(ln, q) for ln, q in take if q > 0]
         if not take:
             raise CannotShip(self._nothing_ready(order))
@@ -366,14 +469,19 @@ class ShippingService:
                     f"{sku}: cannot ship {_units(qty)}; {ordered} ordered, "
                     f"{ordered - left} already shipped, so at most {left} can go"
                 )
-            most = sum(self._ready(ln) for ln in lines)
+            most = sum(self._ready(ln, order.status) for ln in lines)
+            if qty > most and order.status is S.BACKORDER:
+                raise CannotShip(
+                    f"{sku}: order #{order.number} is waiting for stock (backorder); only its "
+                    "vendor (drop-ship) lines can ship until it is back in processing"
+                )
             if qty > most:
                 raise CannotShip(
                     f"{sku}: cannot ship {_units(qty)}; only {most} packed and not yet "
                     "shipped (this shop ships stock lines after packing: pack them first)"
                 )
             for ln in lines:
-                part = min(qty, self._ready(ln))
+                part = min(qty, self._ready(ln, order.status))
                 if part > 0:
                     take.append((ln, part))
                     qty -= part
@@ -502,10 +610,10 @@ class ShippingService:
                     f"order #{order.number} has no shipment with tracking number "
                     f"{carriers.normalise(tracking)[:40]} (its shipments: {have})"
                 )
-            if order.status not in (S.SHIPPED, S.PARTIALLY_SHIPPED):
+            if order.status not in (S.SHIPPED, S.PARTIALLY_SHIPPED, S.BACKORDER):
                 raise CannotShip(
                     f"order #{order.number} is {order.status.value}; a shipment can only be "
-                    "deleted while the order is shipped or partially_shipped"
+                    "deleted while the order is shipped, partially_shipped or backorder"
                 )
             shipment = match[0]
             lines = {ln.id: ln for ln in order.lines}
@@ -529,7 +637,9 @@ class ShippingService:
             back = [(lines[sl.order_line_id], sl.quantity) for sl in shipment.lines]
             for hook in self.on_unshipped:
                 await hook(uow, order, back)
-            if all(ln.shipped >= ln.quantity for ln in order.lines):
+            if order.status is S.BACKORDER:
+                target = S.BACKORDER  # a vendor shipment taken while it waits: it still waits
+            elif all(ln.shipped >= ln.quantity for ln in order.lines):
                 target = S.SHIPPED
             elif any(ln.shipped > 0 for ln in order.lines):
                 target = S.PARTIALLY_SHIPPED

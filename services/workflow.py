@@ -27,7 +27,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.HELD: frozenset(
         {S.NEW, S.PROCESSING, S.BACKORDER, S.READY_TO_SHIP, S.PARTIALLY_SHIPPED, S.CANCELED}
     ),
-    S.BACKORDER: frozenset({S.PROCESSING, S.HELD, S.CANCELED}),
+    # -> partially_shipped: a drop-ship vendor ships its lines while our stock lines wait
+    # for stock (services/shipping.py then puts the order straight back in backorder, in the
+    # same transaction, so it returns to processing the usual way when the stock is in).
+    S.BACKORDER: frozenset({S.PROCESSING, S.PARTIALLY_SHIPPED, S.HELD, S.CANCELED}),
     S.READY_TO_SHIP: frozenset({S.SHIPPED, S.PARTIALLY_SHIPPED, S.PROCESSING, S.HELD, S.CANCELED}),
     # -> ready_to_ship / processing: only when a shipment entered by mistake is deleted and
     # nothing is left shipped (see _back_before_shipping); shipped -> partially_shipped is
@@ -202,6 +205,16 @@ def _back_before_shipping(o: OrderFacts, r: Request) -> str | None:
     return None
 
 
+def _vendor_ships_while_waiting(o: OrderFacts, r: Request) -> str | None:
+    """Backorder -> partially_shipped is a vendor's shipment taken while stock lines wait;
+    with no stock line left waiting the order is not back-ordered any more."""
+    if r.to is not S.PARTIALLY_SHIPPED:
+        return None
+    if not any(ln.fulfillment is Fulfillment.STOCK and ln.shipped < ln.quantity for ln in o.lines):
+        return "no stock line is waiting any more; move it to processing"
+    return None
+
+
 # Guards on the status being entered, and on the status being left.
 TARGET_GUARDS: dict[Status, Guard] = {
     S.HELD: _needs_hold_reason,
@@ -216,6 +229,7 @@ SOURCE_GUARDS: dict[Status, Guard] = {
     S.HELD: _release_to_origin,
     S.SHIPPED: _back_before_shipping,
     S.PARTIALLY_SHIPPED: _back_before_shipping,
+    S.BACKORDER: _vendor_ships_while_waiting,
 }
 
 
@@ -367,6 +381,9 @@ class Workflow:
             "complete": "every line shipped; payment paid or terms accepted",
             "canceled": "nothing shipped yet",
             "return_requested": "something has shipped",
+            "from backorder to partially_shipped": (
+                "a vendor's shipment while a stock line still waits for stock"
+            ),
             "from held": "a hold is released to the status it was held from (or canceled)",
             "from (partially_) shipped": (
                 "back to ready_to_ship or processing only once no shipment is left "

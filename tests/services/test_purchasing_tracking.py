@@ -8,9 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from services.container import Services
+from services.errors import Refused
+from services.models import OrderLine
 from services.shipment_entry import NewShipment
+from services.statuses import Status
 from tests.conftest import FixedClock
 from tests.services.test_purchasing_support import (
     ACME_ONLY,
@@ -185,4 +189,136 @@ async def test_tracking_typed_in_moves_the_po_and_deleting_it_moves_it_back(
     po = await shop.purchasing.get(pos["ACME"])
     assert po.status == "shipped" and po.tracking == (number,)
     await shop.shipping.delete_shipment(n, number, reason="wrong box")
+    assert (await shop.purchasing.get(pos["ACME"])).status == "sent"
+
+
+async def _history(shop: Services, n: int) -> list[tuple[str, str]]:
+    """(from, to) of the status changes, oldest first."""
+    detail = await shop.orders.show(n)
+    rows = sorted(detail.history, key=lambda h: h.at)
+    return [
+        (str(h.from_status), str(h.to_status))
+        for h in rows
+        if h.kind == "status" and h.from_status and h.to_status
+    ]
+
+
+async def test_second_tracking_refused_leaves_nothing_of_the_first_then_both_go_in_once(
+    shop: Services,
+) -> None:
+    """A PO's packages go in one transaction: the second number taken by another order
+    (found only while applying) keeps the first out too; fixed, both go in with one
+    e-mail naming both, and the same file again changes nothing."""
+    n, pos = await _ordered(shop, ((ACME_ONLY, 2),))
+    other, _ = await _ordered(shop, ((ACME_ONLY, 1),))
+    t1, taken, t3 = tracking("ups", 21), tracking("ups", 22), tracking("ups", 23)
+    await shop.shipping.ship(other, NewShipment(tracking=taken))
+    before = await counts(shop)
+    data = _csv(f"{pos['ACME']},{t1},ups,{ACME_ONLY},1", f"{pos['ACME']},{taken},ups,ACM-69375,1")
+    report = await shop.purchasing.import_data("two.csv", data)
+    assert report.shipments == ()
+    assert [p.line for p in report.problems] == [2, 3]
+    assert all(f"already used on order #{other}" in p.message for p in report.problems)
+    assert await order_status(shop, n) == "processing"
+    assert await counts(shop) == before  # no shipment, no e-mail, PO untouched
+    assert (await shop.purchasing.get(pos["ACME"])).status == "sent"
+    assert (await shop.orders.show(n)).lines[0].shipped == 0
+
+    fixed = _csv(f"{pos['ACME']},{t1},ups,{ACME_ONLY},1", f"{pos['ACME']},{t3},ups,ACM-69375,1")
+    report = await shop.purchasing.import_data("two.csv", fixed)
+    assert report.problems == () and report.created == 2
+    assert await order_status(shop, n) == "shipped"
+    assert await _history(shop, n) == [("new", "processing"), ("processing", "shipped")]
+    mails = [m for m in await outbox(shop, "shipped") if m.payload.get("tracking") in (t1, t3)]
+    (mail,) = mails  # one e-mail for the PO's two packages
+    assert [s["tracking"] for s in mail.payload["shipments"]] == [t1, t3]
+    assert (await shop.purchasing.get(pos["ACME"])).status == "shipped"
+    settled = await counts(shop)
+    again = await shop.purchasing.import_data("two.csv", fixed)
+    assert again.created == 0 and again.unchanged == 2 and again.problems == ()
+    assert await counts(shop) == settled
+
+
+async def test_ship_many_refusal_on_the_second_package_writes_nothing(shop: Services) -> None:
+    n, _pos = await _ordered(shop, ((ACME_ONLY, 2), (GLOBEX_DEFAULT, 1)))
+    before = await counts(shop)
+    with pytest.raises(Refused, match="at most 0 can go"):
+        await shop.shipping.ship_many(
+            n,
+            [
+                NewShipment(tracking=tracking("ups", 31), lines=((ACME_ONLY, 2),), notify=True),
+                NewShipment(tracking=tracking("ups", 32), lines=((ACME_ONLY, 1),), notify=True),
+            ],
+        )
+    assert await counts(shop) == before and await order_status(shop, n) == "processing"
+    with pytest.raises(Refused, match="named twice"):
+        await shop.shipping.ship_many(
+            n,
+            [NewShipment(tracking=tracking("ups", 31)), NewShipment(tracking=tracking("ups", 31))],
+        )
+    records = await shop.shipping.ship_many(
+        n,
+        [
+            NewShipment(tracking=tracking("ups", 31), lines=((ACME_ONLY, 2),), memo="box 1"),
+            NewShipment(tracking=tracking("fedex", 33), lines=((GLOBEX_DEFAULT, 1),), memo="box 2"),
+        ],
+    )
+    assert [r.lines for r in records] == [((ACME_ONLY, 2),), ((GLOBEX_DEFAULT, 1),)]
+    assert await _history(shop, n) == [("new", "processing"), ("processing", "shipped")]
+    assert any(h.memo == "box 1; box 2" for h in (await shop.orders.show(n)).history)
+
+
+async def test_backordered_order_takes_the_vendor_shipment_and_waits_on_for_stock(
+    shop: Services,
+) -> None:
+    """Our stock line is short (backorder) while the vendor ships its line: the shipment goes
+    in, the customer hears partially shipped, the order waits on in backorder; when the stock
+    is in it goes to processing, reserves it, and ships the rest."""
+    n, pos = await _ordered(shop, ((ACME_ONLY, 1), (STOCK, 5000)))
+    assert await order_status(shop, n) == "backorder"
+    t1 = tracking("ups", 41)
+    report = await shop.purchasing.import_data("acme.csv", _csv(f"{pos['ACME']},{t1},ups,,"))
+    assert report.problems == () and report.created == 1
+    assert await order_status(shop, n) == "backorder"
+    assert await _history(shop, n) == [
+        ("new", "processing"),
+        ("processing", "backorder"),
+        ("backorder", "partially_shipped"),
+        ("partially_shipped", "backorder"),
+    ]
+    mail = [m for m in await outbox(shop, "partially_shipped") if m.payload["tracking"] == t1]
+    assert len(mail) == 1
+    assert [(ln["sku"], ln["quantity"]) for ln in mail[0].payload["lines_remaining"]] == [
+        (STOCK, 5000)
+    ]
+    assert (await shop.purchasing.get(pos["ACME"])).status == "shipped"
+    # Our own line does not ship while it waits; re-importing changes nothing.
+    with pytest.raises(Refused, match="waiting for stock"):
+        await shop.shipping.ship(n, NewShipment(tracking=tracking("ups", 42), lines=((STOCK, 1),)))
+    again = await shop.purchasing.import_data("acme.csv", _csv(f"{pos['ACME']},{t1},ups,,"))
+    assert again.created == 0 and again.unchanged == 1
+    # The stock arrives: back to processing the usual way, the line is reserved and packable.
+    await shop.inventory.set_level(STOCK, "MAIN", 6000)
+    detail = await shop.orders.set_status(n, Status.PROCESSING, memo="stock in")
+    assert detail.status is Status.PROCESSING
+    (line,) = [ln for ln in detail.lines if ln.sku == STOCK]
+    async with shop.db.read_session() as s:
+        reserved = (
+            await s.execute(select(OrderLine.reserved).where(OrderLine.id == line.id))
+        ).scalar_one()
+    assert (line.shipped, reserved) == (0, 5000)
+    async with shop.db.write_session() as s, s.begin():  # packed, as the pack screen would
+        await s.execute(update(OrderLine).where(OrderLine.id == line.id).values(packed=5000))
+    await shop.shipping.ship(n, NewShipment(tracking=tracking("fedex", 43)))
+    assert await order_status(shop, n) == "shipped"
+
+
+async def test_vendor_shipment_deleted_while_backordered_stays_backordered(
+    shop: Services,
+) -> None:
+    n, pos = await _ordered(shop, ((ACME_ONLY, 1), (STOCK, 5000)))
+    t1 = tracking("ups", 44)
+    await shop.purchasing.import_data("acme.csv", _csv(f"{pos['ACME']},{t1},ups,,"))
+    await shop.shipping.delete_shipment(n, t1, reason="vendor sent the wrong number")
+    assert await order_status(shop, n) == "backorder"
     assert (await shop.purchasing.get(pos["ACME"])).status == "sent"

@@ -228,6 +228,39 @@ def test_shipped_back_to_partially_shipped_needs_something_still_out() -> None:
     assert WF.why_not(facts(S.SHIPPED, shipped="none"), Request(S.PARTIALLY_SHIPPED)) is not None
 
 
+def test_backorder_takes_a_vendor_shipment_while_a_stock_line_waits() -> None:
+    """A drop-ship vendor may ship its lines while our stock line waits for stock: backorder
+    -> partially_shipped (services/shipping.py returns it to backorder in the same
+    transaction). Not with nothing shipped, and not once no stock line waits."""
+    vendor_shipped = OrderFacts(
+        number=1042,
+        status=S.BACKORDER,
+        lines=(
+            LineFacts("STOCK-1", 2, fulfillment=Fulfillment.STOCK),
+            LineFacts("DROP-1", 1, shipped=1, fulfillment=Fulfillment.DROP_SHIP),
+        ),
+    )
+    assert WF.why_not(vendor_shipped, Request(S.PARTIALLY_SHIPPED)) is None
+    assert S.PARTIALLY_SHIPPED in WF.available(vendor_shipped)
+    nothing = facts(S.BACKORDER, drop_ship=True)
+    assert "nothing has shipped yet" in (WF.why_not(nothing, Request(S.PARTIALLY_SHIPPED)) or "")
+    # Only a drop-ship line is left unshipped: nothing waits for stock.
+    no_stock_waiting = OrderFacts(
+        number=1042,
+        status=S.BACKORDER,
+        lines=(
+            LineFacts("STOCK-1", 2, shipped=2, fulfillment=Fulfillment.STOCK),
+            LineFacts("DROP-1", 1, fulfillment=Fulfillment.DROP_SHIP),
+        ),
+    )
+    problem = WF.why_not(no_stock_waiting, Request(S.PARTIALLY_SHIPPED)) or ""
+    assert "no stock line is waiting" in problem
+    # Everything shipped is still not a backorder's move to make: processing first.
+    assert WF.why_not(facts(S.BACKORDER, shipped="all"), Request(S.SHIPPED)) is not None
+    # The guard is about partially_shipped only; backorder -> processing is as before.
+    assert WF.why_not(vendor_shipped, Request(S.PROCESSING)) is None
+
+
 # -- packing: which orders the pack screen opens ------------------------------------------
 
 
