@@ -146,3 +146,31 @@ def test_watch_collects_the_drop_folder_once_and_refuses_with_nothing_set(
     unset = packline("po", "watch", "--once", db=shop["db"])
     assert unset.returncode == 1
     assert "nothing to collect: set purchasing.drop_dir" in unset.stderr
+
+
+def test_import_ships_a_backordered_orders_vendor_line_in_one_go(shop: dict[str, str]) -> None:
+    """Our stock line is short (backorder); the vendor's file brings two packages for its
+    line: both go in, the order waits on for stock, and resumes once the stock is in."""
+    n = order(shop, "PL-10033=2", "PL-10002=50000")
+    (po,) = run(shop, "po", "create", str(n), "--send")["purchase_orders"]
+    assert run(shop, "orders", "show", str(n))["status"] == "backorder"
+    t1, t2 = (carriers.generate("ups", random.Random(seed)) for seed in (81, 82))
+    csv_file = Path(shop["dir"]) / "backorder.csv"
+    csv_file.write_text(
+        f"po,tracking,carrier,sku,qty\n{po['number']},{t1},ups,PL-10033,1\n"
+        f"{po['number']},{t2},ups,PL-10033,1\n"
+    )
+    report = run(shop, "po", "import", str(csv_file))
+    assert report["created"] == 2 and report["errors"] == []
+    shown = run(shop, "orders", "show", str(n))
+    assert shown["status"] == "backorder"
+    moves = [(h["from"], h["to"]) for h in shown["history"] if h["kind"] == "status"]
+    assert ("backorder", "partially_shipped") in moves and moves[-1] == (
+        "partially_shipped",
+        "backorder",
+    )
+    assert run(shop, "po", "show", po["number"])["status"] == "shipped"
+    again = run(shop, "po", "import", str(csv_file))
+    assert again["created"] == 0 and again["unchanged"] == 2
+    run(shop, "stock", "set", "PL-10002", "MAIN", "60000")
+    assert run(shop, "orders", "set-status", str(n), "processing")["status"] == "processing"
