@@ -13,6 +13,7 @@ log must tell them apart.
 from __future__ import annotations
 
 import ipaddress
+import json
 import shlex
 import sys
 from typing import TYPE_CHECKING
@@ -60,19 +61,22 @@ def console_command(ctx: Context) -> list[str]:
     default=None,
     help="The URL browsers use (behind a proxy: https://packline.example.com).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Say where it serves as one JSON line.")
 @click.pass_obj
-def serve_cmd(ctx: Context, host: str, port: int, public_url: str | None) -> None:
+def serve_cmd(ctx: Context, host: str, port: int, public_url: str | None, as_json: bool) -> None:
     """Serve the console to browsers (textual-serve). No login: put it behind a proxy."""
     from console.cli import fail
 
     try:
         from textual_serve.server import Server
     except ImportError:
-        fail("packline serve needs textual-serve: pip install 'packline[web]'", as_json=False)
+        fail("packline serve needs textual-serve: pip install 'packline[web]'", as_json=as_json)
     settings = ctx.settings()
     url = public_url or f"http://{host}:{port}"
     warning = WARNING.format(url=url, operator=settings.operator)
     click.echo(f"WARNING: {visible(warning)}", err=True)
+    if as_json:
+        click.echo(json.dumps({"serving": url, "operator": settings.operator, "warning": warning}))
     if not _loopback(host):
         click.echo(
             f"WARNING: listening on {visible(host)}, not loopback: every machine that can "

@@ -5,6 +5,7 @@ The no-login warning is printed at start."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import subprocess
@@ -39,7 +40,10 @@ def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, int, subproce
     cli(env, db, "seed", "--orders", "20", "--anchor", "2026-11-20")
     port = free_port()
     proc = subprocess.Popen(
-        [str(PACKLINE), "--db", str(db), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            *(str(PACKLINE), "--db", str(db), "serve"),
+            *("--host", "127.0.0.1", "--port", str(port), "--json"),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -123,5 +127,7 @@ async def test_page_and_one_memo_over_the_websocket(
     last = detail["history"][-1]
     assert (last["actor"], last["memo"]) == ("web-staff", "typed in a browser")
     proc.terminate()
-    _out, err = proc.communicate(timeout=10)
+    out, err = proc.communicate(timeout=10)
     assert "no login of its own" in err and "web-staff" in err
+    said = json.loads(out.splitlines()[0])
+    assert said["serving"] == f"http://127.0.0.1:{port}" and said["operator"] == "web-staff"
