@@ -82,6 +82,12 @@ def test_two_operators_over_ssh_race_on_one_order(
     try:
         open_order(first, number)
         open_order(second, number)
+        # Each pane got the colours its terminal type can show: 256 in one, 16 in the other.
+        painted = first.tmux("capture-pane", "-p", "-e", "-t", first.name)
+        plain = second.tmux("capture-pane", "-p", "-e", "-t", second.name)
+        assert "38;5;" in painted or "48;5;" in painted
+        assert not any(code in plain for code in ("38;5;", "48;5;", "38;2;", "48;2;"))
+        assert "\x1b[" in plain  # ... and still colours (the 16 ANSI ones)
         # Both start a memo on the same version of the order.
         for term in (first, second):
             term.keys("m")
