@@ -322,3 +322,16 @@ async def test_vendor_shipment_deleted_while_backordered_stays_backordered(
     await shop.shipping.delete_shipment(n, t1, reason="vendor sent the wrong number")
     assert await order_status(shop, n) == "backorder"
     assert (await shop.purchasing.get(pos["ACME"])).status == "sent"
+
+
+async def test_one_partially_shipped_email_names_every_package_of_the_po(shop: Services) -> None:
+    n, pos = await _ordered(shop, ((ACME_ONLY, 2), (GLOBEX_DEFAULT, 1)))
+    t1, t2 = tracking("ups", 51), tracking("ups", 52)
+    data = _csv(f"{pos['ACME']},{t1},ups,{ACME_ONLY},1", f"{pos['ACME']},{t2},ups,{ACME_ONLY},1")
+    report = await shop.purchasing.import_data("acme.csv", data)
+    assert report.created == 2 and await order_status(shop, n) == "partially_shipped"
+    (mail,) = [m for m in await outbox(shop, "partially_shipped") if m.payload["tracking"] == t1]
+    email = await shop.notifications.preview_event(n, "partially_shipped", mail.payload)
+    for body in (email.text, email.html):
+        assert t1 in body and t2 in body and "Package 2 of 2" in body
+    assert email.text.index(t1) < email.text.index(t2) < email.text.index("Still to come")
