@@ -215,3 +215,33 @@ async def test_open_order_shows_another_packers_scans(
             limit=5,
         )
         assert "changed by sam" not in notes(app)  # packing is not news, just drawn
+
+
+async def test_a_memo_typed_while_the_database_is_away_is_kept_and_saved_after(
+    shop: Services, shop_url: str
+) -> None:
+    from screens.memo_dialog import MemoDialog
+
+    number = await create_order(shop, name="Patient Customer")
+    path = Path(make_url(shop_url).database or "")
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        order_screen = app.screen
+        await wait_for(pilot, lambda: getattr(order_screen, "detail", None) is not None)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MemoDialog))
+        await pilot.press(*"call back at 3pm")
+        await shop.db.dispose()
+        os.rename(path, path.with_suffix(".away"))
+        os.mkdir(path)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Could not save the memo" in notes(app), limit=10)
+        assert isinstance(app.screen, MemoDialog)  # still open, text still there
+        assert "call back at 3pm" in screen_text(app)
+        os.rmdir(path)
+        os.rename(path.with_suffix(".away"), path)
+        await pilot.press("ctrl+s")  # the same text, saved again once the database is back
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen), limit=10)
+    memos = [h.memo for h in (await shop.orders.show(number)).history if h.memo]
+    assert memos == ["call back at 3pm"]  # saved once: the failed try wrote nothing
