@@ -382,7 +382,15 @@ class TrackingImporter:
             try:
                 await self.p.shipping.ship_many(number, news)
             except Refused as exc:
-                # Nothing of this PO went in (one transaction): every new row says why.
+                # Nothing of this PO went in (one transaction). If another import of the
+                # same file got there first, every package is on the order now: unchanged.
+                if await self._all_on_order(number, [t for t, _ in fresh]):
+                    done.extend(
+                        AppliedShipment(po_number, number, t, pkg.tracking.carrier, (), False)
+                        for t, pkg in fresh
+                        if pkg.tracking is not None
+                    )
+                    return done, bad
                 bad.extend(
                     ImportProblem(r.source, r.line, po_number, str(exc))
                     for _number, pkg in fresh
@@ -399,6 +407,20 @@ class TrackingImporter:
         if not settled:
             await self.p.settle_shipped(po_number)
         return done, bad
+
+    async def _all_on_order(self, number: int, trackings: Sequence[str]) -> bool:
+        async with self.p.reader() as uow:
+            order = await uow.order(number)
+            active = set(
+                (
+                    await uow.session.execute(
+                        select(Shipment.tracking).where(
+                            Shipment.order_id == order.id, Shipment.deleted_at.is_(None)
+                        )
+                    )
+                ).scalars()
+            )
+        return all(t in active for t in trackings)
 
 
 async def _find_po(uow: UnitOfWork, name: str) -> PurchaseOrder | None:

@@ -4,6 +4,7 @@ half-applied within a PO, and re-importing changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -335,3 +336,19 @@ async def test_one_partially_shipped_email_names_every_package_of_the_po(shop: S
     for body in (email.text, email.html):
         assert t1 in body and t2 in body and "Package 2 of 2" in body
     assert email.text.index(t1) < email.text.index(t2) < email.text.index("Still to come")
+
+
+async def test_same_file_imported_twice_at_once_goes_in_once(shop: Services) -> None:
+    """Two imports of one file at the same moment (the drop-folder watcher and an operator):
+    both check before either applies; the first puts the PO's packages in, the second finds
+    them there and reports them unchanged, not as errors."""
+    n, pos = await _ordered(shop, ((ACME_ONLY, 2),))
+    t1, t2 = tracking("ups", 71), tracking("ups", 72)
+    data = _csv(f"{pos['ACME']},{t1},ups,{ACME_ONLY},1", f"{pos['ACME']},{t2},ups,{ACME_ONLY},1")
+    first, second = await asyncio.gather(
+        shop.purchasing.import_data("a.csv", data), shop.purchasing.import_data("a.csv", data)
+    )
+    assert first.problems == () and second.problems == ()
+    assert sorted((first.created, second.created)) == [0, 2]
+    assert await order_status(shop, n) == "shipped"
+    assert len([m for m in await outbox(shop, "shipped") if m.payload["tracking"] == t1]) == 1
