@@ -11,7 +11,12 @@ shipment moves them back to `packed`.
 The status is never typed in here: after the lines change, the order goes to
 `partially_shipped` or `shipped` through `OrderService.apply_transition`, in the same
 transaction as the shipment, its history, audit, search term and outbox rows. Every refusal
-happens before anything is written.
+happens before anything is committed.
+
+Several packages of one order (a vendor's file with several tracking numbers for one PO) go
+in together through `ship_many`, or `record_shipments` inside a caller's unit of work: all
+or none, one status change, one customer e-mail. A back-ordered order may ship its
+drop-ship lines while its stock lines wait; it stays in backorder (see record_shipments).
 """
 
 from __future__ import annotations
