@@ -61,12 +61,12 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from services.errors import InvalidInput
 from services.statuses import PaymentMethod, Status
@@ -110,8 +110,11 @@ class Bad(Exception):
 # -- what a file turns into ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImportedAddress:
+# What a file turns into: named tuples, not frozen dataclasses, because a big import makes
+# hundreds of thousands of them and a frozen dataclass is four times slower to build.
+
+
+class ImportedAddress(NamedTuple):
     name: str = ""
     company: str = ""
     line1: str = ""
@@ -123,11 +126,10 @@ class ImportedAddress:
     phone: str = ""
 
     def is_empty(self) -> bool:
-        return not any(getattr(self, k) for k in (*ADDRESS_KEYS, "phone"))
+        return not any(self)
 
 
-@dataclass(frozen=True)
-class ImportedLine:
+class ImportedLine(NamedTuple):
     sku: str
     quantity: int
     unit_price: int | None  # None: the catalogue's
@@ -136,8 +138,7 @@ class ImportedLine:
     line_no: int  # in the file (0 for JSON)
 
 
-@dataclass(frozen=True)
-class ImportedOrder:
+class ImportedOrder(NamedTuple):
     """One order as the file has it, every value checked."""
 
     channel: str
@@ -153,7 +154,7 @@ class ImportedOrder:
     shipping_method: str = ""
     payment_method: PaymentMethod = PaymentMethod.CARD
     payment_ref: str = ""
-    shipping: ImportedAddress = field(default_factory=ImportedAddress)
+    shipping: ImportedAddress = ImportedAddress()
     billing: ImportedAddress | None = None
     shipping_total: int = 0
     tax_total: int = 0
@@ -286,12 +287,12 @@ def zip_or_phone(value: str, what: str, key: str) -> str:
     return text(value[1:] if value.startswith("'") else value, what, key)
 
 
-_CENTS = re.compile(r"[0-9]{1,10}\.[0-9][0-9]")
+CENTS = re.compile(r"[0-9]{1,10}\.[0-9][0-9]")
 
 
 def amount(raw: str | int | float | None, what: str, *, negative: bool = False) -> int:
     """Cents from `12.50`-style text (or a JSON number); see the module doc for the rules."""
-    if isinstance(raw, str) and _CENTS.fullmatch(raw):
+    if isinstance(raw, str) and CENTS.fullmatch(raw):
         return int(raw[:-3]) * 100 + int(raw[-2:])  # the usual "12.50", quickly
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return 0
