@@ -379,7 +379,9 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
             return
         self.ended = True
         self.say(f"✗ {why}", "refused")
-        self.app.notify(visible(why), title="Taken over", severity="warning", markup=False)
+        self.app.notify(
+            visible(why), title="Taken over", severity="warning", markup=False, timeout=15
+        )
 
     async def _consume(self) -> None:
         """The only caller of the service's scan methods: strictly one job at a time."""

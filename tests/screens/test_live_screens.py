@@ -124,8 +124,8 @@ async def test_packer_is_told_when_a_manager_takes_over(
             clock.advance(2)
             await maria.packing.start(number, take_over=True)
             await wait_for(pilot, lambda: screen.ended, limit=5)
-            await wait_for(pilot, lambda: "now being packed by maria" in screen_text(app))
             assert "maria" in notes(app)
+            await wait_for(pilot, lambda: "now being packed by maria" in screen_text(app))
 
 
 async def test_manager_opening_a_claimed_order_may_take_it_over(
