@@ -900,6 +900,12 @@ class PackService:
         Not done only when the workflow refuses (unpaid): the message is its reason.
         """
         order = ctx.order
+        if order.status is Status.PARTIALLY_SHIPPED:  # the rest ships as it is: no new status
+            self._end(ctx)
+            return True, (
+                f"#{order.number} is packed in {_plural(ctx.package_no, 'package')}; it stays "
+                "partially_shipped until these go out"
+            )
         if Status.READY_TO_SHIP in self.workflow.disabled:
             self._end(ctx)
             return True, (

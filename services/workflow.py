@@ -237,7 +237,9 @@ SOURCE_GUARDS: dict[Status, Guard] = {
 # been accepted yet and its stock is not reserved (RESERVE_STOCK runs on entering
 # processing). Not held: the hold (payment, risk, address) is exactly what packing must not
 # bypass. Not backorder: it waits for stock; it goes back to processing when stock is in.
-PACKABLE: frozenset[Status] = frozenset({S.PROCESSING})
+# partially_shipped: a vendor shipped its lines first; our own stock lines still need packing
+# (finishing them leaves the order partially_shipped: the next shipment makes it shipped).
+PACKABLE: frozenset[Status] = frozenset({S.PROCESSING, S.PARTIALLY_SHIPPED})
 
 _NOT_PACKABLE: dict[Status, str] = {
     S.NEW: "it is new: move it to processing first (that reserves its stock)",

@@ -226,3 +226,24 @@ async def test_ready_to_ship_switched_off_still_finishes(
         assert done.outcome is ScanOutcome.FINISHED
         assert "ready_to_ship is switched off" in done.message
         assert done.progress.status is Status.PROCESSING
+
+
+async def test_stock_lines_are_packed_after_the_vendor_shipped_first(shop: Services) -> None:
+    """A vendor's drop-ship line went out first (partially_shipped): the packer can still
+    pack our stock line; finishing leaves the order partially_shipped, its shipment ships it."""
+    from services import carriers
+    from services.shipment_entry import NewShipment
+
+    number = await order_to_pack(shop, (("PL-10002", 1), ("PL-10001", 1)))
+    vendor = carriers.generate("ups", __import__("random").Random(5))
+    await shop.shipping.ship(number, NewShipment(tracking=vendor, lines=(("PL-10001", 1),)))
+    assert (await shop.orders.show(number)).status is Status.PARTIALLY_SHIPPED
+    sid = (await shop.packing.start(number)).session_id
+    await shop.packing.scan(number, UPC_A, session_id=sid)
+    done = await shop.packing.scan(number, "PL:VALIDATE", session_id=sid)
+    assert done.outcome is ScanOutcome.FINISHED, done.message
+    assert "stays partially_shipped" in done.message
+    assert (await packed(shop, number))["PL-10002"] == 1
+    ours = carriers.generate("ups", __import__("random").Random(6))
+    await shop.shipping.ship(number, NewShipment(tracking=ours))
+    assert (await shop.orders.show(number)).status is Status.SHIPPED
