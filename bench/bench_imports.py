@@ -1,11 +1,12 @@
 """Import and export figures. Prints them; asserts nothing.
 
 1. Import of a 100,000-row Shopify order export into SQLite (`packline import shopify`'s
-   service path): seconds and rows/s, next to a plain `sqlite3` executemany of the same
-   rows (csv.reader + one INSERT per row into a table of the file's columns) in the same
-   run, and the database's floor (the ~6 rows per CSV row the import stored, written again
-   by plain sqlite3 executemany into the same schema and indexes); then the same file
-   again (the idempotent no-op).
+   service path): seconds and rows/s, next to two baselines in the same run: a plain
+   `sqlite3` executemany of the same rows (csv.reader + one INSERT per row into one table
+   of the file's columns: the issue's yardstick), and the database's floor (the ~6.5 rows
+   per CSV row the import stores, written again by plain sqlite3 executemany into the same
+   schema, indexes and connection settings: what no import into this schema can beat);
+   then the same file again (the idempotent no-op).
 2. Export of 1M orders (`packline export csv`): time and peak memory (the process's max
    RSS), next to an export of 10k orders, to show memory does not grow with the orders.
    Uses a seeded 1M database under bench/out/ (bench/out/orders-1000000.sqlite, made by
@@ -131,8 +132,10 @@ def baseline(path: Path, db: Path) -> float:
 def floor(target: Path, db: Path) -> tuple[float, int]:
     """What the database alone needs for what the import stores: every row the import
     wrote (all tables but the catalogue's), read back, then written again with plain
-    sqlite3 executemany into a fresh file with the same schema and indexes, one table
-    after another in one transaction. Returns (seconds, rows)."""
+    sqlite3 executemany into a fresh file with the same schema, indexes and connection
+    settings as packline's (WAL, synchronous NORMAL, foreign keys enforced; the catalogue
+    copied first, untimed), one table after another in one transaction. Returns
+    (seconds, rows)."""
     tables = [
         "customers",
         "addresses",
@@ -151,6 +154,12 @@ def floor(target: Path, db: Path) -> tuple[float, int]:
             "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
         )
     ]
+    names = [n for (n,) in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    catalogue = {
+        t: src.execute(f'SELECT * FROM "{t}"').fetchall()
+        for t in names
+        if t not in tables and not t.startswith("sqlite_")
+    }
     data = {t: src.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
     src.close()
     db.unlink(missing_ok=True)
@@ -159,7 +168,12 @@ def floor(target: Path, db: Path) -> tuple[float, int]:
     conn.execute("PRAGMA synchronous = NORMAL")
     for sql in schema:
         conn.execute(sql)
+    for t, rows in catalogue.items():
+        if rows:
+            marks = ", ".join("?" for _ in rows[0])
+            conn.executemany(f'INSERT INTO "{t}" VALUES ({marks})', rows)
     conn.commit()
+    conn.execute("PRAGMA foreign_keys = ON")
     started = time.perf_counter()
     for t in tables:
         if data[t]:
@@ -287,22 +301,30 @@ def main() -> None:
         print(f"\nImport of {rows:,} Shopify rows ({size_mb:.0f} MB), SQLite{note}")
         print(f"  plain sqlite3 executemany  {base:7.2f} s  {rows / base:10,.0f} rows/s")
         print(
+            f"  the database's floor       {least:7.2f} s  {rows / least:10,.0f} rows/s  "
+            f"({least / base:.1f}x the baseline: the {written:,} rows the import stores, "
+            "with their indexes and foreign keys, by plain sqlite3 executemany)"
+        )
+        print(
             f"  packline import shopify    {first:7.2f} s  {rows / first:10,.0f} rows/s  "
-            f"({first / base:.1f}x the baseline; {report['created']:,} orders)"
+            f"({first / base:.1f}x the baseline, {first / least:.1f}x the floor; "
+            f"{report['created']:,} orders)"
         )
         hooks = report["arrival"]
         print(
             f"    of which arrival checks  {hooks:7.2f} s  (risk review and payment holds of the "
             f"orders arriving new; without them {first - hooks:.2f} s, "
-            f"{(first - hooks) / base:.1f}x)"
-        )
-        print(
-            f"    the database's floor     {least:7.2f} s  ({least / base:.1f}x: the {written:,} "
-            "rows it stores, with their indexes, by plain sqlite3 executemany)"
+            f"{(first - hooks) / base:.1f}x the baseline, {(first - hooks) / least:.1f}x the floor)"
         )
         print(
             f"  the same file again        {again:7.2f} s  {rows / again:10,.0f} rows/s  "
             f"({report2['unchanged']:,} unchanged, {report2['created']} new)"
+        )
+        goal = 3 * base
+        print(
+            f"  goal <= 3x the baseline ({goal:.2f} s): "
+            + ("met" if first <= goal else f"not met ({first / base:.1f}x)")
+            + f"; the floor alone is {least / base:.1f}x"
         )
 
     if not args.skip_export:

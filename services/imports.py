@@ -40,8 +40,10 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -54,7 +56,6 @@ from services.errors import InvalidInput, Refused
 from services.import_formats import (
     Bad,
     Followed,
-    ImportedAddress,
     ImportedOrder,
     ImportReport,
     MoneyState,
@@ -89,6 +90,9 @@ FORMATS: tuple[Format, ...] = ("shopify", "csv", "json")
 BATCH = 1000
 UNKNOWN_FLAG = "unknown SKU"
 S = Status
+# Enum values as plain strings, read once: a member's `.value` is a Python-level property,
+# and a big import reads a dozen of them an order.
+_STOCK, _DROP_SHIP = str(Fulfillment.STOCK), str(Fulfillment.DROP_SHIP)
 # What the channel calls each status it can move an order to, for the history memo.
 CHANNEL_WORDS = {
     S.CANCELED: "canceled",
@@ -102,18 +106,17 @@ class _Product:
     id: int
     name: str
     price: int
-    drop_ship: bool
+    fulfillment: str  # of its lines: a Fulfillment value
 
 
-@dataclass
-class _Line:
+class _Line(NamedTuple):
     product_id: int | None
     sku: str
     name: str
     quantity: int
     unit_price: int
     shipped: int
-    fulfillment: Fulfillment
+    fulfillment: str  # a Fulfillment value
 
 
 @dataclass
@@ -128,6 +131,7 @@ class _Ready:
     payment_status: PaymentStatus
     flags: list[str]
     notices: list[str]
+    units: int  # of all lines
 
     @property
     def key(self) -> tuple[str, str]:
@@ -369,35 +373,42 @@ class ImportService:
             rows = await uow.session.execute(
                 select(Product.sku, Product.id, Product.name, Product.price, Product.drop_ship)
             )
-            return {sku: _Product(pid, name, price, drop) for sku, pid, name, price, drop in rows}
+            return {
+                sku: _Product(pid, name, price, _DROP_SHIP if drop else _STOCK)
+                for sku, pid, name, price, drop in rows
+            }
 
     def _ready(self, imp: ImportedOrder, catalogue: dict[str, _Product]) -> _Ready:
         """The order against the catalogue and the shop's rules; raises Bad."""
         lines: list[_Line] = []
         flags: list[str] = []
+        units = 0
         for ln in imp.lines:
             product = catalogue.get(ln.sku)
+            units += ln.quantity
+            if product is not None:
+                price = product.price if ln.unit_price is None else ln.unit_price
+                name = ln.name or product.name
+                lines.append(
+                    _Line(
+                        product.id,
+                        ln.sku,
+                        name,
+                        ln.quantity,
+                        price,
+                        ln.shipped,
+                        product.fulfillment,
+                    )
+                )
+                continue
             where = f" (line {ln.line_no})" if ln.line_no else ""
             shown = repr(ln.sku) if ln.sku else "(none)"
-            if product is None:
-                if self.unknown_sku == "refuse":
-                    raise Bad(f"unknown SKU {shown}{where}; the shop refuses such orders")
-                flags.append(f"{UNKNOWN_FLAG} {shown}{where}: imported without a product")
-            price = (
-                ln.unit_price if ln.unit_price is not None else (product.price if product else 0)
-            )
+            if self.unknown_sku == "refuse":
+                raise Bad(f"unknown SKU {shown}{where}; the shop refuses such orders")
+            flags.append(f"{UNKNOWN_FLAG} {shown}{where}: imported without a product")
+            price = 0 if ln.unit_price is None else ln.unit_price
             lines.append(
-                _Line(
-                    product_id=product.id if product else None,
-                    sku=ln.sku,
-                    name=ln.name or (product.name if product else ln.sku),
-                    quantity=ln.quantity,
-                    unit_price=price,
-                    shipped=ln.shipped,
-                    fulfillment=Fulfillment.DROP_SHIP
-                    if product is not None and product.drop_ship
-                    else Fulfillment.STOCK,
-                )
+                _Line(None, ln.sku, ln.name or ln.sku, ln.quantity, price, ln.shipped, _STOCK)
             )
         if len(lines) > 500:
             raise Bad(f"it has {len(lines)} lines; at most 500")
@@ -417,6 +428,7 @@ class ImportService:
             payment_status=payment_status_of(money, total),
             flags=flags,
             notices=list(imp.warnings) + flags,
+            units=units,
         )
 
     # -- one batch ----------------------------------------------------------------------
@@ -491,48 +503,64 @@ class ImportService:
         numbers = await self._numbers(uow, n)
         address_ids = iter(await _ids(conn, "addresses", 2 * n))
         customer_ids = iter(await _ids(conn, "customers", n))
-        t: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        t: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _COLUMNS}
+        add_customer, add_address, add_order = (
+            t["customers"].append,
+            t["addresses"].append,
+            t["orders"].append,
+        )
+        lines_out, events, search_terms = t["order_lines"], t["status_events"], t["order_search"]
+        add_payment, add_audit = t["payments"].append, t["audit_log"].append
         empty_list = _json([])
+        no = flag(False)
         staff = self.orders.staff_email
+        source_json = _quote(source)
+        memo_head = f"imported from {source} ("
+        by_channel: dict[str, _ChannelWords] = {}
         for i, r in enumerate(fresh):
             imp = r.src
+            channel = imp.channel
+            words = by_channel.get(channel)
+            if words is None:
+                words = by_channel[channel] = _ChannelWords(channel)
             email = imp.email.strip()
             cid = customers.get(email) if email else None
             if cid is None:
                 cid = next(customer_ids)
-                t["customers"].append((cid, imp.customer_name, email, imp.phone, "", at))
+                add_customer((cid, imp.customer_name, email, imp.phone, "", at))
                 if email:
                     customers[email] = cid
             ship_id = next(address_ids)
-            t["addresses"].append(_address_row(ship_id, cid, imp.shipping))
+            add_address((ship_id, cid, *imp.shipping))
             bill_id = ship_id
             if imp.billing is not None and imp.billing != imp.shipping:
                 bill_id = next(address_ids)
-                t["addresses"].append(_address_row(bill_id, cid, imp.billing))
+                add_address((bill_id, cid, *imp.billing))
             oid, number = order_ids[i], numbers[i]
             placed = imp.placed_at or now
-            channel_by = channel_actor(imp.channel)
-            t["orders"].append(
+            status = str(imp.status)
+            method = str(imp.payment_method)
+            add_order(
                 (
                     oid,
                     number,
-                    imp.channel,
+                    channel,
                     imp.ref,
                     cid,
                     email,
-                    imp.status.value,
+                    status,
                     None,
                     None,
                     "",
-                    r.payment_status.value,
-                    imp.payment_method.value,
-                    flag(False),
+                    str(r.payment_status),
+                    method,
+                    no,
                     imp.currency or "USD",
                     r.subtotal,
                     imp.shipping_total,
                     imp.tax_total,
                     r.total,
-                    sum(ln.quantity for ln in r.lines),
+                    r.units,
                     imp.note,
                     imp.shipping_method or "standard",
                     ship_id,
@@ -548,44 +576,32 @@ class ImportService:
                     1,
                 )
             )
-            for pos, ln in enumerate(r.lines):
-                t["order_lines"].append(
-                    (
-                        oid,
-                        pos,
-                        ln.product_id,
-                        ln.sku,
-                        ln.name,
-                        ln.quantity,
-                        ln.unit_price,
-                        ln.shipped,
-                        0,
-                        ln.shipped,
-                        0,
-                        0,
-                        None,
-                        ln.fulfillment.value,
-                        None,
-                    )
+            lines_out += [
+                (
+                    oid,
+                    pos,
+                    ln.product_id,
+                    ln.sku,
+                    ln.name,
+                    ln.quantity,
+                    ln.unit_price,
+                    ln.shipped,
+                    0,
+                    ln.shipped,
+                    0,
+                    0,
+                    None,
+                    ln.fulfillment,
+                    None,
                 )
-            memo = f"imported from {source} ({imp.where})"
-            t["status_events"].append(
-                (oid, "status", None, S.NEW.value, "", operator, at, "", memo)
+                for pos, ln in enumerate(r.lines)
+            ]
+            events.append(
+                (oid, "status", None, _NEW, "", operator, at, "", f"{memo_head}{imp.where})")
             )
             if imp.status is not S.NEW:
-                word = CHANNEL_WORDS.get(imp.status, imp.status.value)
-                t["status_events"].append(
-                    (
-                        oid,
-                        "status",
-                        S.NEW.value,
-                        imp.status.value,
-                        "",
-                        channel_by,
-                        at,
-                        "",
-                        f"{word} on {imp.channel}",
-                    )
+                events.append(
+                    (oid, "status", _NEW, status, "", words.actor, at, "", words.memo[imp.status])
                 )
             terms = search.terms_for(
                 number,
@@ -594,33 +610,31 @@ class ImportService:
                 skus=[ln.sku for ln in r.lines],
                 extra=[imp.ref],  # a query's leading "#" is dropped: "#1001" finds "1001"
             )
-            t["order_search"] += [(term, oid) for term in terms]
+            search_terms += zip(terms, repeat(oid))
             paid_at = dt(imp.paid_at or placed)
+            gateway = (imp.payment_ref or channel)[:100]
             for seq, p in enumerate(_payment_rows(r.money, r.total)):
-                t["payments"].append(
+                add_payment(
                     (
                         oid,
                         p.kind,
                         p.amount,
                         p.state,
-                        imp.payment_method.value,
-                        (imp.payment_ref or imp.channel)[:100],
-                        _key(imp.channel, imp.ref, p.kind, p.amount, seq),
-                        f"{p.kind} on {imp.channel}",
-                        channel_by,
+                        method,
+                        gateway,
+                        _key(channel, imp.ref, p.kind, p.amount, seq),
+                        words.reason[p.kind],
+                        words.actor,
                         paid_at,
                         empty_list,
                     )
                 )
-            detail = {
-                "channel": imp.channel,
-                "ref": imp.ref,
-                "file": source,
-                "where": imp.where,
-                "status": imp.status.value,
-                "lines": len(r.lines),
-            }
-            t["audit_log"].append((at, operator, "order.import", "order", number, _json(detail)))
+            # _json of {"channel", "ref", "file", "where", "status", "lines"}, key by key
+            detail = (
+                f'{{"channel":{words.quoted},"ref":{_quote(imp.ref)},"file":{source_json},'
+                f'"where":{_quote(imp.where)},"status":"{status}","lines":{len(r.lines)}}}'
+            )
+            add_audit((at, operator, "order.import", "order", number, detail))
             if staff and imp.status is S.NEW:  # the shop is told of orders it has to work
                 t["notifications"].append(
                     (
@@ -644,7 +658,7 @@ class ImportService:
                     "event": "order.created",
                     "number": number,
                     "at": now.isoformat(),
-                    "channel": imp.channel,
+                    "channel": channel,
                     "channel_ref": imp.ref,
                 }
                 t["notifications"].append(
@@ -1050,6 +1064,18 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 
 # One encoder for every row: json.dumps with options builds a new one per call.
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_quote = encode_basestring  # a str as _json writes it (quoted, escaped)
+_NEW = str(S.NEW)
+
+
+class _ChannelWords:
+    """What the rows of a channel's orders say, made once per channel."""
+
+    def __init__(self, channel: str) -> None:
+        self.actor = channel_actor(channel)
+        self.quoted = _quote(channel)
+        self.memo = {s: f"{CHANNEL_WORDS.get(s, s.value)} on {channel}" for s in Status}
+        self.reason = {k: f"{k} on {channel}" for k in ("charge", "authorize", "refund", "void")}
 
 
 def _datetimes(sqlite: bool) -> Callable[[datetime], Any]:
@@ -1062,22 +1088,6 @@ def _datetimes(sqlite: bool) -> Callable[[datetime], Any]:
         return naive.isoformat(sep=" ", timespec="microseconds") if sqlite else naive
 
     return convert
-
-
-def _address_row(aid: int, customer_id: int, a: ImportedAddress) -> tuple[Any, ...]:
-    return (
-        aid,
-        customer_id,
-        a.name,
-        a.company,
-        a.line1,
-        a.line2,
-        a.city,
-        a.region,
-        a.postal_code,
-        a.country,
-        a.phone,
-    )
 
 
 async def _ids(conn: Any, table: str, n: int) -> list[int]:
