@@ -14,7 +14,6 @@ and the bench; it is cancelled when the screen is unmounted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -90,8 +89,7 @@ class LiveUpdates:
         task, self._live_task = self._live_task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await asyncio.wait([task], timeout=5)  # our own cancellation still propagates
 
     def on_changes(self, changes: Changes) -> None:
         """Screens override: patch what they show."""

@@ -45,6 +45,7 @@ SAFETY_SECONDS = 5.0  # PostgreSQL: a check even without NOTIFY
 RETRY_SECONDS = 2.0  # after the database went away
 OVERLAP = timedelta(seconds=10)  # orders re-read before the newest change seen
 EVENT_SLACK = 500  # history ids re-read below the highest seen (PostgreSQL id gaps)
+STOP_SECONDS = 5.0  # stop() waits this long for the background task to end
 MAX_ROWS = 1_000  # more changed rows than this at once: overflow, reload instead
 
 Token = tuple[datetime | None, int, int, int, int]
@@ -336,8 +337,9 @@ class ChangeFeed:
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # wait(), not `await task`: our own cancellation still propagates, and a task
+            # stuck in a driver call cannot hold the caller (the console's exit) forever.
+            await asyncio.wait([task], timeout=STOP_SECONDS)
         await self._close_listener()
 
     def _publish(self, item: FeedItem) -> None:
