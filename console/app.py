@@ -36,6 +36,7 @@ from screens.pack import BackorderDialog, PackScreen, WeightDialog
 from screens.payment_dialogs import ChargeDialog, RefundDialog
 from screens.ports import ConsoleServices
 from screens.prompt_dialog import PromptDialog
+from screens.purchasing import PurchasingScreen
 from screens.queue import QueueScreen
 from screens.returns import ReturnsScreen
 from screens.starting import StartingScreen
@@ -63,6 +64,7 @@ KEYED: tuple[type[DOMNode], ...] = (
     NewOrderScreen,
     OrderEditScreen,
     ReturnsScreen,
+    PurchasingScreen,
     ChargeDialog,
     RefundDialog,
     PromptDialog,

@@ -573,6 +573,9 @@ _GROUPS: list[str] = [
     "console.cli_edit:new_order_cmd",
     "console.cli_po:po_group",
     "console.cli_returns:return_group",
+    "console.cli_claims:claims_group",
+    "console.cli_serve:serve_cmd",
+    "console.cli_keys:keys_cmd",
 ]
 
 

@@ -286,3 +286,16 @@ def test_sub_command_modules_load_only_when_run_and_names_match() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_keys_lists_every_binding_id_the_config_can_remap() -> None:
+    from click.testing import CliRunner
+
+    from console.app import KEYED, PacklineApp, binding_ids
+    from console.cli import cli
+
+    result = CliRunner().invoke(cli, ["keys", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {r["id"] for r in rows} == binding_ids((PacklineApp, *KEYED))
+    assert {"where": "OrderScreen", "key": "v", "id": "order.vendor_pos", "does": "Vendor POs"} in rows
