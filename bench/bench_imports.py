@@ -158,7 +158,7 @@ def floor(target: Path, db: Path) -> tuple[float, int]:
     catalogue = {
         t: src.execute(f'SELECT * FROM "{t}"').fetchall()
         for t in names
-        if t not in tables and not t.startswith("sqlite_")
+        if t not in tables and t != "order_status_counts" and not t.startswith("sqlite_")
     }
     data = {t: src.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
     src.close()
