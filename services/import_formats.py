@@ -380,6 +380,7 @@ def country(raw: str, what: str) -> str:
     return value.upper()
 
 
+@functools.lru_cache(maxsize=256)
 def currency(raw: str) -> str:
     value = raw.strip()
     if value and not re.fullmatch(r"[A-Za-z]{3}", value):
@@ -613,6 +614,7 @@ FINANCIAL = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def financial(raw: str, what: str = "payment status") -> str:
     value = re.sub(r"[\s\-]+", "_", raw.strip().casefold())
     if value not in FINANCIAL:
