@@ -129,6 +129,7 @@ class ChangeFeed:
         self._ready: asyncio.Future[None] | None = None
         self._listener: Any = None  # asyncpg.Connection while listening
         self._wake = asyncio.Event()
+        self._stopping = False
         self.notifications = 0  # NOTIFYs heard (tests, the bench)
 
     @property
@@ -336,10 +337,18 @@ class ChangeFeed:
         """End the background task and close the listening connection."""
         task, self._task = self._task, None
         if task is not None and not task.done():
-            task.cancel()
-            # wait(), not `await task`: our own cancellation still propagates, and a task
-            # stuck in a driver call cannot hold the caller (the console's exit) forever.
+            # Asked, not cancelled: a query cancelled half-way leaves a pooled connection
+            # to be reset during shutdown (a traceback on the operator's terminal). The
+            # loop ends at its next wait; a task stuck in a driver call is cancelled.
+            # wait(), not `await task`: our own cancellation still propagates.
+            self._stopping = True
+            self._wake.set()
             await asyncio.wait([task], timeout=STOP_SECONDS)
+            if not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=1)
+        self._stopping = False
+        self._wake.clear()
         await self._close_listener()
 
     def _publish(self, item: FeedItem) -> None:
@@ -354,7 +363,7 @@ class ChangeFeed:
         up = True
         first = True
         force = False
-        while True:
+        while not self._stopping:
             try:
                 if not self.db.is_sqlite and not self.listening:
                     await self._open_listener()
@@ -378,22 +387,26 @@ class ChangeFeed:
                 if up:
                     up = False
                     self._publish(LinkState(False, _describe(self.db, exc), at=self.clock()))
-                await asyncio.sleep(self.retry_seconds)
+                await self._pause(self.retry_seconds)
                 force = True
                 continue
             force = await self._wait()
 
     async def _wait(self) -> bool:
-        """Sleep until the next check; True when a NOTIFY woke us."""
+        """Sleep until the next check; True when the windows must be read whatever the
+        token says (a NOTIFY, PostgreSQL's safety check). stop() wakes it too."""
         if self.db.is_sqlite:
-            await asyncio.sleep(self.poll_seconds)
+            await self._pause(self.poll_seconds)
             return False
-        try:
-            await asyncio.wait_for(self._wake.wait(), self.safety_seconds)
-        except TimeoutError:
-            return True  # the safety check reads the windows, token or not
-        self._wake.clear()
+        await self._pause(self.safety_seconds)
         return True
+
+    async def _pause(self, seconds: float) -> None:
+        """Until `seconds` pass or something sets `_wake` (NOTIFY, a dropped listener,
+        stop())."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
 
     # -- PostgreSQL LISTEN ----------------------------------------------------------------
 
