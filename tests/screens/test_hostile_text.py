@@ -102,6 +102,10 @@ async def test_hostile_text_is_shown_literally_everywhere(
     async with app.run_test(size=(200, 60), notifications=True) as pilot:
         await settle(pilot)
         app.open_order(number)
+        await wait_for(  # the order's sections are in (a loaded machine is slower)
+            pilot,
+            lambda: any(MARKUP in seg.text for strip in screen_strips(app) for seg in strip),
+        )
         await settle(pilot)
         strips = screen_strips(app)
         assert_clean(strips, 200, 60)
