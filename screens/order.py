@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 from screens import order_sections as sections
 from screens.base import FailureReports
 from screens.confirm import ConfirmDialog
+from screens.live import LiveUpdates, changed_by_someone_else
 from screens.memo_dialog import MemoDialog
 from screens.pack import PackScreen
 from screens.payment_dialogs import ChargeDialog, RefundDialog
@@ -27,7 +28,9 @@ from screens.ports import ConsoleServices, payments_of, print_documents
 from screens.purchasing import PurchasingScreen
 from screens.status_dialog import StatusDialog, StatusOutcome, Target
 from screens.tracking import TrackingScreen
+from services.changes import Changes
 from services.errors import Conflict
+from services.order_edit_spec import EditResult
 from services.statuses import Status
 from services.views import OrderDetail, PaymentResult
 from styles import tcss
@@ -39,12 +42,12 @@ LATER: dict[str, str] = {
     "charge": "charging",
     "refund": "refunds",
     "pack": "the pack screen",
+    "vendor_pos": "vendor purchase orders",
     "tracking": "entering tracking",
-    "edit": "editing an order",
 }
 
 
-class OrderScreen(FailureReports, Screen[None]):
+class OrderScreen(LiveUpdates, FailureReports, Screen[None]):
     CSS_PATH = tcss("order")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="order.back"),
@@ -56,7 +59,8 @@ class OrderScreen(FailureReports, Screen[None]):
         Binding("p", "pack", "Pack", id="order.pack"),
         Binding("v", "vendor_pos", "Vendor POs", show=False, id="order.vendor_pos"),
         Binding("t", "tracking", "Tracking", id="order.tracking"),
-        Binding("e", "later('edit')", "Edit (later)", show=False, id="order.edit"),
+        Binding("e", "edit", "Edit", show=False, id="order.edit"),
+        Binding("R", "returns", "Returns", show=False, id="order.returns"),
         Binding("i", "print('invoice')", "Print invoice", show=False, id="order.print_invoice"),
         Binding("I", "print('slip')", "Print packing slip", show=False, id="order.print_slip"),
     ]
@@ -99,13 +103,16 @@ class OrderScreen(FailureReports, Screen[None]):
             self.query_one(f"#{widget_id}").border_title = title
         self.query_one("#order-body").display = False
         self.set_focus(self.query_one("#order-body"))
+        live = self.follow_changes()  # first: the load waits for its baseline
         self.load()
-        self.set_interval(POLL_SECONDS, self._poll)
+        if not live:
+            self.set_interval(POLL_SECONDS, self._poll)
 
     # -- data -----------------------------------------------------------------------------
 
     @work(exit_on_error=False, group="load", exclusive=True, name="load the order")
     async def load(self) -> None:
+        await self.live_ready.wait()
         token = await self.services.orders.last_change()
         detail = await self.services.orders.show(self.ref)
         self._token = token
@@ -151,6 +158,34 @@ class OrderScreen(FailureReports, Screen[None]):
             return  # the next poll tries again; ctrl+r reports why
         if token != self._token:
             self.load()
+
+    def on_changes(self, changes: Changes) -> None:
+        """This order changed (anyone, anywhere): show it as it is now, and say who it was
+        when it was not this operator; dialogs open on it keep what was typed, and their
+        save still checks the version."""
+        detail = self.detail
+        if detail is None:
+            return
+        stamp = changes.stamp(detail.number)
+        moved = stamp is not None and stamp.version != detail.version
+        # Scanned into by a packer (packed): the lines are redrawn, without a message.
+        if not (changes.overflow or moved or detail.number in changes.packed):
+            return
+        who = changed_by_someone_else(
+            changes, detail.number, detail.version, self.services.settings.operator
+        )
+        self.catch_up(who)
+
+    @work(exit_on_error=False, group="load", exclusive=True, name="load the order")
+    async def catch_up(self, who: str | None) -> None:
+        """Reload; say who changed it only once what they did is on screen (a key pressed
+        after the message acts on the order as it is now)."""
+        token = await self.services.orders.last_change()
+        detail = await self.services.orders.show(self.ref)
+        self._token = token
+        self.show_detail(detail)
+        if who is not None:
+            self.notify(f"{who}: showing it as it is now", title="Changed", markup=False)
 
     def action_reload(self) -> None:
         self.load()
@@ -258,6 +293,29 @@ class OrderScreen(FailureReports, Screen[None]):
     def _paid(self, result: PaymentResult | None) -> None:
         if result is not None:
             self.load()
+
+    def action_edit(self) -> None:
+        """Products, quantities, customer account: screens/order_edit.py."""
+        from screens.order_edit import OrderEditScreen
+
+        if self.detail is not None:
+            self.app.push_screen(OrderEditScreen(self.services, self.detail.number), self._edited)
+
+    def action_returns(self) -> None:
+        """Ask goods back, receive them by scanning: screens/returns.py."""
+        from screens.returns import ReturnsScreen
+
+        if self.detail is not None:
+            self.app.push_screen(
+                ReturnsScreen(self.services, self.detail.number), lambda _: self.load()
+            )
+
+    def _edited(self, result: EditResult | None) -> None:
+        if result is None:
+            return
+        self.show_detail(result.order)
+        stock = f" · {result.stock}" if result.stock else ""
+        self.notify(f"#{result.order.number} edited: {result.summary}{stock}", markup=False)
 
     def action_pack(self) -> None:
         self.app.push_screen(PackScreen(self.services, self.ref), lambda _: self.load())

@@ -8,6 +8,7 @@ then, reloads the counts and the rows on screen.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import ClassVar
 
@@ -31,13 +32,16 @@ from screens.format import (
     safe_line,
     status_text,
 )
+from screens.live import LiveUpdates
 from screens.memo_dialog import MemoDialog
 from screens.order import OrderScreen
 from screens.outbox import OutboxScreen
+from screens.pack import PackScreen
 from screens.ports import ConsoleServices, OrderQueries
 from screens.status_dialog import StatusDialog, StatusOutcome, Target
 from screens.widgets.keyset_window import Chunk
 from screens.widgets.lazy_table import Column, LazyTable
+from services.changes import Changes
 from services.order_query import SORTS, OrderFilter
 from services.statuses import Status
 from services.views import OrderDetail, OrderRow
@@ -53,11 +57,16 @@ ALL = "tab-all"
 class QueueSource:
     """The queue's filter as a `RowSource` for the lazy table."""
 
-    def __init__(self, orders: OrderQueries, flt: OrderFilter) -> None:
+    def __init__(
+        self, orders: OrderQueries, flt: OrderFilter, ready: asyncio.Event | None = None
+    ) -> None:
         self.orders = orders
         self.flt = flt
+        self.ready = ready  # the live feed's baseline: the first page waits for it
 
     async def after(self, cursor: str | None, limit: int) -> Chunk[OrderRow]:
+        if self.ready is not None:
+            await self.ready.wait()
         page = await self.orders.page(self.flt, after=cursor, limit=limit)
         return Chunk(
             page.rows,
@@ -97,6 +106,12 @@ def queue_columns(workflow: Workflow, *, wide: bool) -> list[Column[OrderRow]]:
             text.append(f" ({row.hold_reason.value.replace('_', ' ')})", style="dim")
         return text
 
+    def memo(row: OrderRow) -> Text:
+        if not row.flags:
+            return safe_line(row.last_memo)
+        # ⚑: an import or a check left a warning (the order screen lists them).
+        return Text.assemble(("⚑ ", "bold yellow"), safe_line(row.last_memo or row.flags[0]))
+
     return [
         Column("#", lambda r: Text(str(r.number)), 7, justify="right"),
         Column("Date", date, 10 if wide else 6),
@@ -105,7 +120,7 @@ def queue_columns(workflow: Workflow, *, wide: bool) -> list[Column[OrderRow]]:
         Column("Total", money, 10 if wide else 9, justify="right"),
         Column("Payment", lambda r: payment_text(r.payment_status), 8, flex=1, max_width=11),
         Column("Status", status, 11, flex=1, max_width=36),
-        Column("Memo", lambda r: safe_line(r.last_memo), 5, flex=3),
+        Column("Memo", memo, 5, flex=3),
         Column("Risk", lambda r: risk_text(r.risk_score, r.risk_high_at), 4),
     ]
 
@@ -121,7 +136,7 @@ def _tab_binding(digit: int) -> Binding:
     )
 
 
-class QueueScreen(FailureReports, Screen[None]):
+class QueueScreen(LiveUpdates, FailureReports, Screen[None]):
     CSS_PATH = tcss("queue")
     HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 - Textual reads it from the class
         (0, "-narrow"),
@@ -145,6 +160,9 @@ class QueueScreen(FailureReports, Screen[None]):
         Binding("escape", "clear", "Clear", show=False, id="queue.clear"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="queue.reload"),
         Binding("n", "outbox", "Outbox", show=False, id="queue.outbox"),
+        Binding("N", "new_order", "New order", show=False, id="queue.new_order"),
+        Binding("x", "export", "Export CSV", show=False, id="queue.export"),
+        Binding("p", "pack_next", "Pack next", show=False, id="queue.pack_next"),
         Binding("q", "app.quit", "Quit", id="queue.quit"),
     ]
 
@@ -187,9 +205,11 @@ class QueueScreen(FailureReports, Screen[None]):
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
         self.set_focus(self.table)
+        live = self.follow_changes()  # first: the loads below wait for its baseline
         self._show_filter()
         self.load_counts()
-        self.set_interval(POLL_SECONDS, self._poll)
+        if not live:
+            self.set_interval(POLL_SECONDS, self._poll)
 
     def on_resize(self) -> None:
         wide = self.size.width >= WIDE
@@ -215,7 +235,7 @@ class QueueScreen(FailureReports, Screen[None]):
 
     def _show_filter(self) -> None:
         """Point the table at the current filter and say what is shown."""
-        self.table.set_source(QueueSource(self.services.orders, self.flt))
+        self.table.set_source(QueueSource(self.services.orders, self.flt, self.live_ready))
         self._update_status_line()
 
     def _update_status_line(self) -> None:
@@ -240,7 +260,11 @@ class QueueScreen(FailureReports, Screen[None]):
 
     @work(exit_on_error=False, group="counts", exclusive=True, name="load the counts")
     async def load_counts(self) -> None:
+        await self.live_ready.wait()
         self.counts = await self.services.orders.counts()
+        self._show_counts()
+
+    def _show_counts(self) -> None:
         tabs = self.query_one(Tabs)
         tabs.query_one(f"#{ALL}", Tab).label = self._tab_label(None)
         for status in self.statuses:
@@ -267,6 +291,26 @@ class QueueScreen(FailureReports, Screen[None]):
         elif token != self._token:
             self._token = token
             self.load_counts()
+            self.table.reload()
+
+    def on_changes(self, changes: Changes) -> None:
+        """Someone changed orders: move the counts by what moved, and fetch the rows on
+        screen again only when one of them changed or a changed order may now belong here
+        (never the whole queue; counting again only after a burst too big to list)."""
+        if changes.overflow or not self.counts:
+            self.load_counts()
+            self.table.reload()
+            return
+        deltas = changes.count_deltas()
+        if deltas:
+            for status, delta in deltas.items():
+                self.counts[status] = max(self.counts.get(status, 0) + delta, 0)
+            self._show_counts()
+        shown = {row.number for row in self.table.rows}
+        arrived = any(
+            m.from_status is None or m.to_status == self.flt.status for m in changes.moves
+        )
+        if arrived or not shown.isdisjoint(changes.numbers):
             self.table.reload()
 
     def action_reload(self) -> None:
@@ -412,6 +456,55 @@ class QueueScreen(FailureReports, Screen[None]):
     def _memo_done(self, detail: OrderDetail | None) -> None:
         if detail is not None:
             self.table.reload()
+
+    def action_new_order(self) -> None:
+        """An order typed in by hand (phone, counter): screens/new_order.py."""
+        from screens.new_order import NewOrderScreen
+
+        self.app.push_screen(NewOrderScreen(self.services))
+
+    def action_export(self) -> None:
+        """The selected orders, else what the queue shows, to a CSV (screens/queue_export.py)."""
+        from datetime import datetime
+
+        from screens.prompt_dialog import PromptDialog
+        from screens.queue_export import default_path, expand, request_for
+
+        label = self.workflow.labels.get(self.flt.status, "") if self.flt.status else ""
+        selected = sorted(row.number for row in self.table.selected.values())
+        request = request_for(self.flt, selected, label)
+
+        def answer(path: str | None) -> None:
+            if path:
+                self.export(request, expand(path))
+
+        self.app.push_screen(
+            PromptDialog(
+                f"Export {request.what} to the CSV file:",
+                value=default_path(datetime.now()),
+                ok="Export",
+            ),
+            answer,
+        )
+
+    @work(exit_on_error=False, group="export", exclusive=True, name="export the orders")
+    async def export(self, request: object, path: str) -> None:
+        from screens.queue_export import ExportRequest, run_export
+
+        assert isinstance(request, ExportRequest)
+        self.notify(f"exporting {request.what}…", markup=False, timeout=2)
+        report, note = await run_export(self.services, request, path)
+        more = f" ({note})" if note else ""
+        self.notify(
+            f"exported {report.orders:,} orders ({report.rows:,} rows) to {report.file}{more}",
+            markup=False,
+            timeout=8,
+        )
+
+    def action_pack_next(self) -> None:
+        """The next order nobody is packing, claimed for this operator (each packer at
+        their own terminal gets a different one)."""
+        self.app.push_screen(PackScreen(self.services, "", next_order=True))
 
     def action_outbox(self) -> None:
         """Notifications that did not go out: retry, fix the recipient, discard."""

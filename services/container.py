@@ -10,14 +10,17 @@ from services.exports import ExportService
 from services.gateways import build_gateway
 from services.imports import ImportService
 from services.inventory import InventoryService
+from services.live import ChangeFeed  # imports live_signal: this process's writes NOTIFY
 from services.notifications import NotificationService
 from services.order_edits import OrderEditService
+from services.order_entry import OrderEntryService
 from services.orders import OrderService
 from services.packing import PackService
 from services.payments import PaymentService
 from services.picking import PickService
 from services.printing import PrintService
 from services.purchasing import PurchasingService
+from services.returns import ReturnService
 from services.review import ReviewService
 from services.roles import Roles
 from services.settings import Settings
@@ -46,6 +49,9 @@ class Services:
     exports: ExportService
     edits: OrderEditService
     purchasing: PurchasingService
+    returns: ReturnService
+    entry: OrderEntryService
+    live: ChangeFeed
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
@@ -68,6 +74,7 @@ class Services:
         # Review before payments: both hook into an order's arrival, in this order, and a
         # high-risk hold (the manager's call) takes precedence over a payment hold.
         roles = Roles.from_config(settings.roles)
+        orders.transition_checks.append(roles.check_transition)  # who may cancel
         review = ReviewService(
             db,
             orders,
@@ -127,6 +134,9 @@ class Services:
             exports=ExportService(db, operator=settings.operator, clock=clock),
             edits=OrderEditService(db, orders, inventory, clock=clock),
             purchasing=purchasing,
+            returns=ReturnService(db, orders, payments, inventory, clock=clock),
+            entry=OrderEntryService(db, orders, clock=clock),
+            live=ChangeFeed(db, clock=clock),
         )
 
     @classmethod
@@ -141,4 +151,5 @@ class Services:
         return services
 
     async def close(self) -> None:
+        await self.live.stop()
         await self.db.dispose()
