@@ -1,81 +1,65 @@
-"""The services, wired: what the console and the CLI hold. One place builds them."""
+"""The services, wired: what the console and the CLI hold. One place builds them.
+
+The services that hook into each other (an order's arrival, its transitions' effects,
+stock following shipments, POs following payments and shipments) are built at once; the
+rest on first use, with their imports: a CLI call or the console's start pays only for
+what it uses (`packline orders list` does not import the template, CSV or SFTP code).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from services.db import Database
-from services.documents import DocumentService
-from services.exports import ExportService
 from services.gateways import build_gateway
-from services.imports import ImportService
 from services.inventory import InventoryService
 from services.live import ChangeFeed  # imports live_signal: this process's writes NOTIFY
-from services.notifications import NotificationService
-from services.order_edits import OrderEditService
-from services.order_entry import OrderEntryService
 from services.orders import OrderService
-from services.packing import PackService
 from services.payments import PaymentService
-from services.picking import PickService
-from services.printing import PrintService
-from services.purchasing import PurchasingService
-from services.returns import ReturnService
 from services.review import ReviewService
 from services.roles import Roles
 from services.settings import Settings
 from services.shipping import ShippingService
-from services.uow import Clock, utcnow
+from services.uow import Clock, UnitOfWork, utcnow
 from services.workflow import Workflow
 
+if TYPE_CHECKING:
+    from services.documents import DocumentService
+    from services.exports import ExportService
+    from services.imports import ImportService
+    from services.models import Order, OrderLine
+    from services.notifications import NotificationService
+    from services.order_edits import OrderEditService
+    from services.order_entry import OrderEntryService
+    from services.packing import PackService
+    from services.picking import PickService
+    from services.printing import PrintService
+    from services.purchasing import PurchasingService
+    from services.returns import ReturnService
 
-@dataclass
+
 class Services:
-    settings: Settings
-    db: Database
-    workflow: Workflow
-    orders: OrderService
-    notifications: NotificationService
-    packing: PackService
-    picking: PickService
-    shipping: ShippingService
-    documents: DocumentService
-    printing: PrintService
-    roles: Roles
-    review: ReviewService
-    payments: PaymentService
-    inventory: InventoryService
-    imports: ImportService
-    exports: ExportService
-    edits: OrderEditService
-    purchasing: PurchasingService
-    returns: ReturnService
-    entry: OrderEntryService
-    live: ChangeFeed
-
-    @classmethod
-    def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
-        db = Database(settings.db)
-        workflow = Workflow.from_config(settings.statuses.disabled, settings.statuses.labels)
-        orders = OrderService(
+    def __init__(self, settings: Settings, *, clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = db = Database(settings.db)
+        self.workflow = Workflow.from_config(settings.statuses.disabled, settings.statuses.labels)
+        self.orders = orders = OrderService(
             db,
-            workflow,
+            self.workflow,
             operator=settings.operator,
             clock=clock,
             webhooks=tuple(settings.webhooks),
             staff_email=settings.shop.staff_email,
             held_email_reasons=frozenset(settings.notify_held_reasons),
         )
-        notifications = NotificationService(db, settings, workflow, clock=clock)
-        packing = PackService(db, orders, settings, operator=settings.operator, clock=clock)
-        picking = PickService(
-            db, operator=settings.operator, shop_name=settings.shop.name, clock=clock
-        )
         # Review before payments: both hook into an order's arrival, in this order, and a
         # high-risk hold (the manager's call) takes precedence over a payment hold.
-        roles = Roles.from_config(settings.roles)
+        self.roles = roles = Roles.from_config(settings.roles)
         orders.transition_checks.append(roles.check_transition)  # who may cancel
-        review = ReviewService(
+        self.review = review = ReviewService(
             db,
             orders,
             rules=settings.risk.rules(),
@@ -85,7 +69,7 @@ class Services:
             usual_sample=settings.risk.usual_sample,
             usual_min_orders=settings.risk.usual_min_orders,
         )
-        payments = PaymentService(
+        self.payments = payments = PaymentService(
             db,
             orders,
             gateway=build_gateway(
@@ -100,49 +84,119 @@ class Services:
             review=review,
             webhooks=tuple(settings.webhooks),
         )
-        inventory = InventoryService(
+        self.inventory = inventory = InventoryService(
             db,
             orders,
             operator=settings.operator,
             clock=clock,
             webhooks=tuple(settings.stock_webhooks),
         )
-        shipping = ShippingService(db, orders, settings, clock=clock)
+        self.shipping = shipping = ShippingService(db, orders, settings, clock=clock)
         shipping.on_shipped.append(inventory.consume)
         shipping.on_unshipped.append(inventory.unconsume)
         payments.on_restocked.append(inventory.restocked)
-        purchasing = PurchasingService(db, orders, shipping, settings, clock=clock)
-        payments.after_paid.append(purchasing.on_paid)  # purchasing.auto_send: POs when paid
-        shipping.on_shipped.append(purchasing.follow_shipment)  # POs follow vendor shipments
-        shipping.on_unshipped.append(purchasing.follow_shipment)
-        return cls(
-            settings=settings,
-            db=db,
-            workflow=workflow,
-            orders=orders,
-            notifications=notifications,
-            shipping=shipping,
-            documents=DocumentService(db, orders, settings, clock=clock),
-            printing=PrintService(settings),
-            packing=packing,
-            picking=picking,
-            roles=roles,
-            review=review,
-            payments=payments,
-            inventory=inventory,
-            imports=ImportService(db, orders, inventory, settings, clock=clock),
-            exports=ExportService(db, operator=settings.operator, clock=clock),
-            edits=OrderEditService(db, orders, inventory, clock=clock),
-            purchasing=purchasing,
-            returns=ReturnService(db, orders, payments, inventory, clock=clock),
-            entry=OrderEntryService(db, orders, clock=clock),
-            live=ChangeFeed(db, clock=clock),
+        # POs follow payments (purchasing.auto_send) and vendor shipments; the purchasing
+        # service itself is built when one of these first happens.
+        payments.after_paid.append(self._po_on_paid)
+        shipping.on_shipped.append(self._po_follow_shipment)
+        shipping.on_unshipped.append(self._po_follow_shipment)
+        self.live = ChangeFeed(db, clock=clock)
+
+    async def _po_on_paid(self, number: int) -> str | None:
+        return await self.purchasing.on_paid(number)
+
+    async def _po_follow_shipment(
+        self, uow: UnitOfWork, order: Order, lines: Sequence[tuple[OrderLine, int]]
+    ) -> None:
+        await self.purchasing.follow_shipment(uow, order, lines)
+
+    # -- built on first use ---------------------------------------------------------------
+
+    @cached_property
+    def purchasing(self) -> PurchasingService:
+        from services.purchasing import PurchasingService
+
+        return PurchasingService(
+            self.db, self.orders, self.shipping, self.settings, clock=self.clock
         )
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        from services.notifications import NotificationService
+
+        return NotificationService(self.db, self.settings, self.workflow, clock=self.clock)
+
+    @cached_property
+    def packing(self) -> PackService:
+        from services.packing import PackService
+
+        return PackService(
+            self.db, self.orders, self.settings, operator=self.settings.operator, clock=self.clock
+        )
+
+    @cached_property
+    def picking(self) -> PickService:
+        from services.picking import PickService
+
+        return PickService(
+            self.db,
+            operator=self.settings.operator,
+            shop_name=self.settings.shop.name,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def documents(self) -> DocumentService:
+        from services.documents import DocumentService
+
+        return DocumentService(self.db, self.orders, self.settings, clock=self.clock)
+
+    @cached_property
+    def printing(self) -> PrintService:
+        from services.printing import PrintService
+
+        return PrintService(self.settings)
+
+    @cached_property
+    def imports(self) -> ImportService:
+        from services.imports import ImportService
+
+        return ImportService(self.db, self.orders, self.inventory, self.settings, clock=self.clock)
+
+    @cached_property
+    def exports(self) -> ExportService:
+        from services.exports import ExportService
+
+        return ExportService(self.db, operator=self.settings.operator, clock=self.clock)
+
+    @cached_property
+    def edits(self) -> OrderEditService:
+        from services.order_edits import OrderEditService
+
+        return OrderEditService(self.db, self.orders, self.inventory, clock=self.clock)
+
+    @cached_property
+    def returns(self) -> ReturnService:
+        from services.returns import ReturnService
+
+        return ReturnService(self.db, self.orders, self.payments, self.inventory, clock=self.clock)
+
+    @cached_property
+    def entry(self) -> OrderEntryService:
+        from services.order_entry import OrderEntryService
+
+        return OrderEntryService(self.db, self.orders, clock=self.clock)
+
+    # -- life -----------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
+        return cls(settings, clock=clock)
 
     @classmethod
     async def open(cls, settings: Settings, *, clock: Clock = utcnow) -> Services:
         """Build and make sure the schema is current (an empty database is created)."""
-        services = cls.build(settings, clock=clock)
+        services = cls(settings, clock=clock)
         try:
             await services.db.ensure_schema()
         except BaseException:
