@@ -103,6 +103,11 @@ def newest_number(db: Path, env: dict[str, str]) -> int:
 
 def time_to_paint(argv: list[str], markers: list[bytes], env: dict[str, str]) -> float:
     """Seconds from spawn until every marker has been written to the terminal."""
+    return times_to_paint(argv, markers, env)[-1]
+
+
+def times_to_paint(argv: list[str], markers: list[bytes], env: dict[str, str]) -> list[float]:
+    """Seconds from spawn until each marker (in order) has been written to the terminal."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     started = time.perf_counter()
@@ -111,6 +116,7 @@ def time_to_paint(argv: list[str], markers: list[bytes], env: dict[str, str]) ->
     )
     os.close(slave)
     seen = b""
+    found: list[float] = []
     try:
         while True:
             if time.perf_counter() - started > 30:
@@ -123,8 +129,10 @@ def time_to_paint(argv: list[str], markers: list[bytes], env: dict[str, str]) ->
             except OSError:
                 raise RuntimeError(f"{argv} exited: {seen[-400:]!r}") from None
             seen += chunk
-            if all(m in seen for m in markers):
-                return time.perf_counter() - started
+            while len(found) < len(markers) and all(m in seen for m in markers[: len(found) + 1]):
+                found.append(time.perf_counter() - started)
+            if len(found) == len(markers):
+                return found
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -146,20 +154,25 @@ def startup(runs: int, env: dict[str, str], db: Path) -> None:
         # One of each first, not timed: the OS file cache and .pyc files are warm after.
         time_to_paint(bare_argv, [b"bare app ready"], env)
         time_to_paint(packline_argv, [b"Customer", str(number).encode()], env)
-        bare_times, packline_times = [], []
+        bare_times, frame_times, packline_times = [], [], []
         for _ in range(runs):
             bare_times.append(time_to_paint(bare_argv, [b"bare app ready"], env))
-            packline_times.append(
-                time_to_paint(packline_argv, [b"Customer", str(number).encode()], env)
-            )
-    b, p = statistics.median(bare_times), statistics.median(packline_times)
+            # The queue's frame (tabs, columns, keys) comes first, its rows when the
+            # services have loaded (console/launch.py): both times, from one run.
+            frame, rows = times_to_paint(packline_argv, [b"Customer", str(number).encode()], env)
+            frame_times.append(frame)
+            packline_times.append(rows)
+    b = statistics.median(bare_times)
+    f, p = statistics.median(frame_times), statistics.median(packline_times)
     print(f"\nStart-up to first paint, 80×24 pty, median of {runs} (min):")
     for label, median, runs_ in (
-        ("bare Textual app (one Static)", b, bare_times),
-        ("packline, queue with its rows", p, packline_times),
+        ("bare Textual app (one Static)  ", b, bare_times),
+        ("packline, the queue painted    ", f, frame_times),
+        ("packline, the queue's rows in  ", p, packline_times),
     ):
         print(f"  {label}  {median * 1000:7.0f} ms  (min {min(runs_) * 1000:.0f})")
-    print(f"  ratio                          {p / b:7.2f}×   (goal ≤ 1.3×)")
+    print(f"  ratio, queue painted              {f / b:7.2f}×   (goal ≤ 1.3×)")
+    print(f"  ratio, rows in                    {p / b:7.2f}×")
 
 
 def import_costs(env: dict[str, str]) -> None:

@@ -307,9 +307,7 @@ def _status_option(value: str | None) -> Status | None:
 @click.option("--status", "status", default=None, help="Only orders in this status.")
 @click.option("--search", "query", default="", help="Order number, name, e-mail, SKU, tracking.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
-@click.option(
-    "--sort", type=click.Choice(list(SORTS)), default="date", show_default=True
-)
+@click.option("--sort", type=click.Choice(list(SORTS)), default="date", show_default=True)
 @click.option("--asc", is_flag=True, help="Oldest / smallest first.")
 @click.option("--after", default=None, help="Cursor from a previous page (see --json).")
 @click.option("--json", "as_json", is_flag=True)

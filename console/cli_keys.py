@@ -10,12 +10,14 @@ import click
 def keys_cmd(as_json: bool) -> None:
     """List the console's keys and their binding ids (for `[keys]` in the config file)."""
     from textual.binding import Binding
+    from textual.dom import DOMNode
 
     from console.app import KEYED, PacklineApp
     from console.cli import emit
 
     rows = []
-    for cls in (PacklineApp, *KEYED):
+    classes: tuple[type[DOMNode], ...] = (PacklineApp, *KEYED)
+    for cls in classes:
         for item in cls.BINDINGS:
             if isinstance(item, Binding) and item.id:
                 rows.append(

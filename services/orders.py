@@ -940,19 +940,7 @@ class OrderService:
         _check_text(memo=memo)
         async with self._uow(write=True) as uow:
             order = await uow.order(ref, for_update=True, expected_version=expected_version)
-            order.last_memo = memo
-            uow.touch(order)
-            uow.session.add(
-                StatusEvent(
-                    order_id=order.id,
-                    kind="memo",
-                    from_status=order.status,
-                    to_status=order.status,
-                    actor=uow.actor,
-                    at=uow.clock(),
-                    memo=memo,
-                )
-            )
+            uow.note(order, memo, last_memo=True)
             uow.audit("order.memo", "order", order.number, length=len(memo))
             await uow.commit()
         return await self._reload(order.number)

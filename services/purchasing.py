@@ -45,7 +45,6 @@ from services.models import (
     PurchaseOrder,
     Shipment,
     ShipmentLine,
-    StatusEvent,
     StockLevel,
     Vendor,
 )
@@ -718,18 +717,7 @@ class PurchasingService:
     @staticmethod
     def _history(uow: UnitOfWork, order: Order, memo: str) -> None:
         """A staff-only history row for a purchasing step that leaves the status alone."""
-        uow.session.add(
-            StatusEvent(
-                order_id=order.id,
-                kind="purchase",
-                from_status=order.status,
-                to_status=order.status,
-                actor=uow.actor,
-                at=uow.clock(),
-                memo=memo,
-            )
-        )
-        uow.touch(order)
+        uow.note(order, memo, kind="purchase")
 
     # -- send ---------------------------------------------------------------------------
 

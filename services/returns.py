@@ -671,19 +671,7 @@ class ReturnService:
 
     def _note(self, uow: UnitOfWork, order: Order, memo: str) -> None:
         """A history row for a return step that changes no status."""
-        order.last_memo = memo
-        uow.touch(order)
-        uow.session.add(
-            StatusEvent(
-                order_id=order.id,
-                kind="memo",
-                from_status=order.status,
-                to_status=order.status,
-                actor=uow.actor,
-                at=uow.clock(),
-                memo=memo,
-            )
-        )
+        uow.note(order, memo, last_memo=True)
 
     async def _counted(self, uow: UnitOfWork, order: Order) -> _Counted:
         by_line: dict[int, int] = {}

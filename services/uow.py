@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from services.db import Database, describe_connect_error
 from services.errors import Busy, Conflict, DatabaseError, NotFound, Refused
-from services.models import AuditLog, Counter, Order
+from services.models import AuditLog, Counter, Order, StatusEvent
 
 Clock = Callable[[], datetime]
 
@@ -123,6 +123,24 @@ class UnitOfWork:
                 entity=entity,
                 entity_id=entity_id,
                 detail=detail,
+            )
+        )
+
+    def note(self, order: Order, memo: str, *, kind: str = "memo", last_memo: bool = False) -> None:
+        """A history row that changes no status (a memo, a purchasing or return step);
+        `last_memo` also shows it in the queue's memo column. The order is touched."""
+        if last_memo:
+            order.last_memo = memo
+        self.touch(order)
+        self.session.add(
+            StatusEvent(
+                order_id=order.id,
+                kind=kind,
+                from_status=order.status,
+                to_status=order.status,
+                actor=self.actor,
+                at=self.clock(),
+                memo=memo,
             )
         )
 

@@ -298,4 +298,9 @@ def test_keys_lists_every_binding_id_the_config_can_remap() -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert {r["id"] for r in rows} == binding_ids((PacklineApp, *KEYED))
-    assert {"where": "OrderScreen", "key": "v", "id": "order.vendor_pos", "does": "Vendor POs"} in rows
+    assert {
+        "where": "OrderScreen",
+        "key": "v",
+        "id": "order.vendor_pos",
+        "does": "Vendor POs",
+    } in rows

@@ -122,7 +122,8 @@ class Terminal:
         """The program's exit status once it has ended, else None."""
         out = self.tmux("list-panes", "-t", self.name, "-F", "#{pane_dead} #{pane_dead_status}")
         dead, _, status = out.strip().partition(" ")
-        return int(status or 0) if dead == "1" else None
+        # tmux may show the pane dead a moment before it knows the status: not yet, then.
+        return int(status) if dead == "1" and status.strip() else None
 
     def alive(self) -> bool:
         assert TMUX is not None

@@ -426,16 +426,21 @@ async def test_new_order_tells_the_staff_address_when_the_shop_has_one(shop: Ser
     detail = await shop.orders.show(number)
     staff = [n for n in detail.notifications if n.event == "new_order_staff"]
     assert [(n.channel, n.to, n.state) for n in staff] == [
-        ("email", "orders@shop.example", "queued")]
+        ("email", "orders@shop.example", "queued")
+    ]
 
 
 async def test_hold_email_carries_the_reason_it_was_held_for(shop: Services) -> None:
     number = await new_order(shop)
-    await shop.orders.set_status(number, Status.HELD, reason=HoldReason.AWAITING_CUSTOMER,
-                                 notify=True)
+    await shop.orders.set_status(
+        number, Status.HELD, reason=HoldReason.AWAITING_CUSTOMER, notify=True
+    )
     async with shop.db.read_session() as s:
-        rows = (await s.execute(select(Notification).where(
-            Notification.event == "held"))).scalars().all()
+        rows = (
+            (await s.execute(select(Notification).where(Notification.event == "held")))
+            .scalars()
+            .all()
+        )
     assert [r.payload["reason"] for r in rows] == ["awaiting_customer"]
 
 
