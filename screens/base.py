@@ -9,8 +9,10 @@ else says what failed and how to retry.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from screens.confirm import ConfirmDialog
@@ -20,6 +22,27 @@ from screens.widgets.lazy_table import LazyTable
 from services.errors import Conflict, Refused
 
 RETRY_HINT = "press ctrl+r to retry"
+
+P = ParamSpec("P")
+S = TypeVar("S", bound=Screen[Any])
+
+
+def after_typing(action: Callable[Concatenate[S, P], None]) -> Callable[Concatenate[S, P], None]:
+    """Run a save action after the keys typed before it have reached the field.
+
+    Save keys are priority bindings (ctrl+e must beat a text field's own ctrl+e), and a
+    priority binding runs as soon as its key is read, while characters read just before
+    it may still wait in the focused field's queue (a paste, a fast typist over SSH). So
+    the action is queued behind them, on the focused field: nothing typed is left out.
+    """
+
+    def deferred(screen: S, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        target = screen.focused or screen
+        target.call_later(action, screen, *args, **kwargs)
+
+    deferred.__name__ = getattr(action, "__name__", "deferred")
+    deferred.__doc__ = action.__doc__
+    return deferred
 
 
 class FailureReports:

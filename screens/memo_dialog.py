@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static, TextArea
 
-from screens.base import FailureReports
+from screens.base import FailureReports, after_typing
 from screens.ports import ConsoleServices
 from services.errors import Conflict
 from services.views import OrderDetail
@@ -59,6 +59,7 @@ class MemoDialog(FailureReports, ModalScreen[OrderDetail | None]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    @after_typing
     def action_save(self) -> None:
         if not self.saving:
             self.saving = True

@@ -38,7 +38,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from screens.base import FailureReports
+from screens.base import FailureReports, after_typing
 from screens.format import money_text, safe_line
 from screens.ports import ConsoleServices
 from screens.untrusted import visible
@@ -461,6 +461,7 @@ class NewOrderScreen(FailureReports, Screen[None]):
             self.set_focus(first)
             first.scroll_visible()
 
+    @after_typing
     def action_save(self) -> None:
         if not self.saving:
             self.saving = True

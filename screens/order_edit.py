@@ -27,7 +27,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from screens.base import FailureReports
+from screens.base import FailureReports, after_typing
 from screens.confirm import ConfirmDialog
 from screens.format import money_text, safe_line, status_text
 from screens.new_order import entry_of, split_quantity
@@ -352,6 +352,7 @@ class OrderEditScreen(FailureReports, Screen[EditResult | None]):
             memo=self.query_one("#edit-memo", Input).value,
         )
 
+    @after_typing
     def action_save(self) -> None:
         edit = self._edit()
         if edit is None or self.saving or self.detail is None:

@@ -27,7 +27,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from screens.base import FailureReports
+from screens.base import FailureReports, after_typing
 from screens.confirm import ConfirmDialog
 from screens.format import safe_line
 from screens.ports import ConsoleServices, wake_notifications
@@ -282,6 +282,7 @@ class PurchasingScreen(FailureReports, Screen[None]):
     def _create_send_pressed(self) -> None:
         self.action_create(True)
 
+    @after_typing
     def action_create(self, send: bool) -> None:
         if self.plan is None or self.plan.why_not is not None or self.busy:
             return

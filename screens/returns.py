@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from screens.base import FailureReports
+from screens.base import FailureReports, after_typing
 from screens.format import money_text, safe_line, status_text
 from screens.new_order import entry_of, split_quantity
 from screens.ports import ConsoleServices, wake_notifications
@@ -217,6 +217,7 @@ class ReturnsScreen(FailureReports, Screen[None]):
             self._say(f"{ln.sku}: only {ln.returnable} can be asked back")
         self._show()
 
+    @after_typing
     def action_open_return(self) -> None:
         if self.busy or self.detail is None:
             return
@@ -326,6 +327,7 @@ class ReturnsScreen(FailureReports, Screen[None]):
         c.restock = None if c.restock is False else False
         self._show_counts()
 
+    @after_typing
     def action_receive(self) -> None:
         r = self.receiving
         if r is None or self.busy:

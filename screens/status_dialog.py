@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from screens.base import FailureReports
+from screens.base import FailureReports, after_typing
 from screens.format import safe, status_text
 from screens.ports import ConsoleServices, email_previewer, wake_notifications
 from screens.untrusted import visible
@@ -297,6 +297,7 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    @after_typing
     def action_save(self, notify: bool) -> None:
         chosen = self.chosen
         if chosen is None or self.saving:

@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from screens.base import FailureReports
+from screens.base import FailureReports, after_typing
 from screens.confirm import ConfirmDialog
 from screens.format import safe_line, status_text
 from screens.ports import ConsoleServices, shipping_of, wake_notifications
@@ -303,6 +303,7 @@ class TrackingScreen(FailureReports, Screen[None]):
         if event.button.id in ("save", "save-email"):
             self.action_save(event.button.id == "save-email")
 
+    @after_typing
     def action_save(self, notify: bool, confirm_duplicate: bool = False) -> None:
         if self.plan is None or self.saving:
             return

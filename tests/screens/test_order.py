@@ -248,3 +248,27 @@ async def test_database_failure_is_reported_and_retry_works(shop: Services, tmp_
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert f"Order #{NEW}" in screen_text(app)
+
+
+async def test_a_memo_typed_fast_then_saved_keeps_every_character(shop: Services) -> None:
+    """Over a slow link (or a paste) the keys arrive together: ctrl+s is a priority key,
+    yet it saves only after the characters that came before it are in the field."""
+    from textual import events
+
+    from tests.screens.burst import key_events
+
+    app = PacklineApp(shop)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_order(app, pilot, NEW)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, MemoDialog))
+        await settle(pilot)
+        text = "deliver by Friday, ring twice"
+        driver = app._driver
+        assert driver is not None
+        for event in [*key_events(text), events.Key("ctrl+s", None)]:
+            event.set_sender(app)
+            driver.send_message(event)
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        await settle(pilot)
+    assert (await shop.orders.show(NEW)).row.last_memo == text
