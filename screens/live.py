@@ -40,6 +40,7 @@ class LiveUpdates:
 
     services: Any
     offline: bool = False
+    _missed: bool = False
     _live_task: asyncio.Task[None] | None = None
     _live_ready: asyncio.Event | None = None
 
@@ -73,7 +74,10 @@ class LiveUpdates:
                         self.offline = not item.up
                         self.on_link(item)
                     elif isinstance(item, Changes):
-                        self.on_changes(item)
+                        if getattr(self, "is_current", True):
+                            self.on_changes(item)
+                        else:  # under another screen (the order under its pack screen):
+                            self._missed = True  # catch up once, when shown again
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug, not the database (the feed reports that itself)
@@ -84,6 +88,14 @@ class LiveUpdates:
                 severity="error",
                 markup=False,
             )
+
+    def on_screen_resume(self) -> None:
+        """Back on top: what changed while another screen covered this one, in one go (a
+        packer's every scan would otherwise reload the order screen beneath the pack
+        screen, competing with the scans for the database and the frame)."""
+        if self._missed:
+            self._missed = False
+            self.on_changes(Changes(overflow=True))
 
     async def on_unmount(self) -> None:
         task, self._live_task = self._live_task, None

@@ -67,6 +67,8 @@ class OrderQueries(Protocol):
         self, ref: str | int, text: str, *, expected_version: int | None = None
     ) -> OrderDetail: ...
 
+    def tells_customer(self, to: Status, reason: HoldReason | None = None) -> bool: ...
+
 
 class ConsoleServices(Protocol):
     @property

@@ -227,11 +227,15 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
     def _chosen_changed(self) -> None:
         chosen = self.chosen
         self.query_one("#hold-row").display = chosen is Status.HELD
-        emails = chosen is not None and chosen in NOTIFY_EVENT
-        self.query_one("#save-email", Button).disabled = not emails
+        self._show_email_button()
         self.query_one("#save", Button).disabled = chosen is None
-        self.refresh_bindings()
         self._schedule_preview()
+
+    def _show_email_button(self) -> None:
+        chosen = self.chosen
+        emails = chosen is not None and self._tells_customer(chosen)
+        self.query_one("#save-email", Button).disabled = not emails
+        self.refresh_bindings()
 
     def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
@@ -246,9 +250,20 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
             chosen = self.chosen
             if chosen is None or self.saving:
                 return False
-            if parameters and parameters[0] is True and chosen not in NOTIFY_EVENT:
+            if parameters and parameters[0] is True and not self._tells_customer(chosen):
                 return False
         return True
+
+    def _tells_customer(self, to: Status) -> bool:
+        """Whether Save + Send Email would e-mail anyone: not for a hold whose reason the
+        shop keeps to itself (settings notify_held_reasons; a risk hold by default)."""
+        value = self.query_one("#hold-reason", Select).value
+        reason = value if isinstance(value, HoldReason) else None
+        return self.services.orders.tells_customer(to, reason)
+
+    @on(Select.Changed, "#hold-reason")
+    def _hold_reason_changed(self) -> None:
+        self._show_email_button()  # Save + Send Email comes or goes with the reason
 
     # -- e-mail preview -------------------------------------------------------------------
 
@@ -302,7 +317,7 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
         chosen = self.chosen
         if chosen is None or self.saving:
             return
-        if notify and chosen not in NOTIFY_EVENT:
+        if notify and not self._tells_customer(chosen):
             return
         self.saving = True
         self.refresh_bindings()

@@ -272,3 +272,27 @@ async def test_a_memo_typed_fast_then_saved_keeps_every_character(shop: Services
         await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
         await settle(pilot)
     assert (await shop.orders.show(NEW)).row.last_memo == text
+
+
+async def test_save_and_email_is_off_for_a_hold_the_shop_keeps_private(shop: Services) -> None:
+    """A risk hold e-mails nobody by default (notify_held_reasons): the dialog says so by
+    switching Save + Send Email off for that reason, and on again for one customers hear of."""
+    from textual.widgets import Button, Select
+
+    app = PacklineApp(shop)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_order(app, pilot, NEW)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
+        await settle(pilot)
+        await pilot.press("down")  # Held
+        dialog = app.screen
+        assert isinstance(dialog, StatusDialog) and dialog.chosen is Status.HELD
+        reason = dialog.query_one("#hold-reason", Select)
+        email = dialog.query_one("#save-email", Button)
+        reason.value = HoldReason.HIGH_RISK
+        await settle(pilot)
+        assert email.disabled and not dialog.check_action("save", (True,))
+        reason.value = HoldReason.INCORRECT_ADDRESS
+        await settle(pilot)
+        assert not email.disabled and dialog.check_action("save", (True,))
