@@ -131,6 +131,7 @@ class ChangeFeed:
         self._wake = asyncio.Event()
         self._stopping = False
         self.notifications = 0  # NOTIFYs heard (tests, the bench)
+        self.sleeping = False  # between checks: no query of ours in flight
 
     @property
     def listening(self) -> bool:
@@ -404,9 +405,17 @@ class ChangeFeed:
     async def _pause(self, seconds: float) -> None:
         """Until `seconds` pass or something sets `_wake` (NOTIFY, a dropped listener,
         stop())."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        self.sleeping = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), seconds)
+        finally:
+            self.sleeping = False
         self._wake.clear()
+
+    def check_now(self) -> None:
+        """Check at once rather than at the next poll (as a NOTIFY does)."""
+        self._wake.set()
 
     # -- PostgreSQL LISTEN ----------------------------------------------------------------
 
