@@ -57,6 +57,11 @@ class LiveUpdates:
 
         def notify(self, message: str, **kwargs: Any) -> None: ...
 
+    @property
+    def following(self) -> bool:
+        """Changes come from the feed (else the screen polls a change token itself)."""
+        return self._live_task is not None
+
     def follow_changes(self) -> bool:
         source = change_source(self.services)
         if source is None:

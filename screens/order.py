@@ -194,7 +194,8 @@ class OrderScreen(LiveUpdates, FailureReports, Screen[None]):
         self.load()
 
     def on_screen_resume(self) -> None:
-        if self.detail is not None:
+        # Following the feed, LiveUpdates catches up on what it held back; polling: ask now.
+        if self.detail is not None and not self.following:
             self.check_for_changes()
 
     # -- actions --------------------------------------------------------------------------

@@ -218,8 +218,10 @@ class QueueScreen(LiveUpdates, FailureReports, Screen[None]):
             self.table.columns = queue_columns(self.workflow, wide=wide)
 
     def on_screen_resume(self) -> None:
-        # Back from an order or a dialog: show what changed there at once.
-        self._poll()
+        # Back from an order or a dialog: show what changed there at once (following the
+        # feed, LiveUpdates catches up on what it held back; polling: ask now).
+        if not self.following:
+            self._poll()
 
     def _tab_label(self, status: Status | None) -> Content:
         if status is None:
