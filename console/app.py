@@ -16,7 +16,7 @@ import time
 # (60: up to 16.7 ms). 120 halves that wait; idle screens draw nothing either way. Read once,
 # when Textual is first imported: so before it, here. An explicit TEXTUAL_FPS wins.
 os.environ.setdefault("TEXTUAL_FPS", "120")
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from textual import events, work
@@ -83,13 +83,16 @@ Starting = Callable[[], Awaitable[tuple[ConsoleServices, Mapping[str, str]]]]
 STARTUP_KEYS = frozenset({"ctrl+q", "ctrl+c"})
 
 
-def binding_ids(classes: Iterable[type[DOMNode]]) -> set[str]:
-    ids: set[str] = set()
+def remappable(classes: Iterable[type[DOMNode]]) -> Iterator[tuple[type[DOMNode], Binding]]:
+    """Each binding that carries an id (what a `[keys]` table may remap), with its class."""
     for cls in classes:
         for item in cls.BINDINGS:
             if isinstance(item, Binding) and item.id:
-                ids.add(item.id)
-    return ids
+                yield cls, item
+
+
+def binding_ids(classes: Iterable[type[DOMNode]]) -> set[str]:
+    return {binding.id for _, binding in remappable(classes) if binding.id}
 
 
 class PacklineApp(App[None]):

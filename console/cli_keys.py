@@ -9,25 +9,13 @@ import click
 @click.option("--json", "as_json", is_flag=True)
 def keys_cmd(as_json: bool) -> None:
     """List the console's keys and their binding ids (for `[keys]` in the config file)."""
-    from textual.binding import Binding
-    from textual.dom import DOMNode
-
-    from console.app import KEYED, PacklineApp
+    from console.app import KEYED, PacklineApp, remappable
     from console.cli import emit
 
-    rows = []
-    classes: tuple[type[DOMNode], ...] = (PacklineApp, *KEYED)
-    for cls in classes:
-        for item in cls.BINDINGS:
-            if isinstance(item, Binding) and item.id:
-                rows.append(
-                    {
-                        "where": cls.__name__,
-                        "key": item.key,
-                        "id": item.id,
-                        "does": item.description,
-                    }
-                )
+    rows = [
+        {"where": cls.__name__, "key": item.key, "id": item.id, "does": item.description}
+        for cls, item in remappable((PacklineApp, *KEYED))
+    ]
     if as_json:
         emit(rows)
         return
