@@ -7,6 +7,7 @@ snapshot. PostgreSQL: the order row is locked with SELECT ... FOR UPDATE.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,21 @@ def _ensure_directory(url: URL, directory: Path) -> None:
         raise DatabaseError(f"cannot open database {display_url(url)}: {problem}")
 
 
+def _sqlite_creator(url: URL) -> Callable[[], Awaitable[Any]]:
+    """Connections that finish closing even when cancelled twice (see sqlite_connection)."""
+    from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+
+    from services import sqlite_connection
+
+    args, options = SQLiteDialect_aiosqlite().create_connect_args(url)
+    options["timeout"] = BUSY_TIMEOUT_MS / 1000
+
+    def create() -> Awaitable[Any]:
+        return sqlite_connection.connect(*args, **options)
+
+    return create
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (the documented aiosqlite recipe).
     dbapi_connection.isolation_level = None
@@ -94,7 +110,7 @@ class Database:
             database = self.url.database or ""
             if database and database != ":memory:":
                 _ensure_directory(self.url, Path(database).parent)
-            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
+            kwargs["async_creator"] = _sqlite_creator(self.url)
         else:
             kwargs["pool_pre_ping"] = True
             kwargs["connect_args"] = {"timeout": 10}

@@ -126,7 +126,9 @@ def test_two_operators_over_ssh_race_on_one_order(
         deadline = time.monotonic() + 15
         while None in (first.exited(), second.exited()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert (first.exited(), second.exited()) == (0, 0), "q did not end the SSH sessions"
+        assert (first.exited(), second.exited()) == (0, 0), (
+            "q did not end the SSH sessions:\n" + first.transcript() + "\n" + second.transcript()
+        )
     finally:
         first.kill()
         second.kill()

@@ -33,6 +33,7 @@ def isolated_env(home: Path) -> dict[str, str]:
         XDG_CONFIG_HOME=str(home / "config"),
         XDG_DATA_HOME=str(home / "data"),
         PACKLINE_OPERATOR="e2e",
+        PYTHONFAULTHANDLER="1",  # a crash leaves its traceback in the pane
     )
     return env
 
@@ -119,11 +120,17 @@ class Terminal:
         return int(self.tmux("list-panes", "-t", self.name, "-F", "#{pane_pid}").split()[0])
 
     def exited(self) -> int | None:
-        """The program's exit status once it has ended, else None."""
-        out = self.tmux("list-panes", "-t", self.name, "-F", "#{pane_dead} #{pane_dead_status}")
-        dead, _, status = out.strip().partition(" ")
+        """The program's exit status once it has ended (minus the signal that killed it, as
+        subprocess says it), else None."""
+        shown = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
+        out = self.tmux("list-panes", "-t", self.name, "-F", shown)
+        dead, status, signal = [*out.strip().split(":"), "", ""][:3]
+        if dead != "1":
+            return None
+        if signal.strip():
+            return -int(signal)
         # tmux may show the pane dead a moment before it knows the status: not yet, then.
-        return int(status) if dead == "1" and status.strip() else None
+        return int(status) if status.strip() else None
 
     def alive(self) -> bool:
         assert TMUX is not None
