@@ -21,6 +21,19 @@ from services.db import Database
 
 LONG = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000000)"
         " SELECT count(*) FROM c")
+
+
+async def cancel_twice(db: Database) -> asyncio.Task[None]:
+    # A long query cancelled, then cancelled again while its connection is being closed.
+    async def query() -> None:
+        async with db.engine.connect() as conn:
+            await conn.execute(text(LONG))
+    task = asyncio.create_task(query())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    return task
 """
 
 
@@ -46,14 +59,7 @@ def test_a_query_cancelled_twice_still_closes_its_connection(tmp_path: Path) -> 
         """
         async def main() -> None:
             db = Database(sys.argv[1])
-            async def query() -> None:
-                async with db.engine.connect() as conn:
-                    await conn.execute(text(LONG))
-            task = asyncio.create_task(query())
-            await asyncio.sleep(0.3)
-            task.cancel()
-            await asyncio.sleep(0.05)
-            task.cancel()
+            task = await cancel_twice(db)
             try:
                 await task
             except asyncio.CancelledError:
@@ -78,15 +84,7 @@ def test_quitting_while_a_close_waits_for_a_query_ends_the_process(tmp_path: Pat
         tmp_path,
         """
         async def main() -> None:
-            db = Database(sys.argv[1])
-            async def query() -> None:
-                async with db.engine.connect() as conn:
-                    await conn.execute(text(LONG))
-            task = asyncio.create_task(query())
-            await asyncio.sleep(0.3)
-            task.cancel()
-            await asyncio.sleep(0.05)
-            task.cancel()
+            await cancel_twice(Database(sys.argv[1]))
             print("quitting")
 
         asyncio.run(main())
