@@ -31,113 +31,86 @@ is most of it: ~6.5 rows stored per CSV row, with their indexes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import functools
-import hashlib
-import json
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import repeat
-from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
-from services import search
 from services.bulk import write_rows
 from services.db import Database
 from services.errors import InvalidInput, Refused
 from services.import_formats import (
-    Bad,
     Followed,
-    ImportedOrder,
     ImportReport,
-    MoneyState,
     Notice,
     Progress,
     Rejected,
-    money_state,
-    read_generic_csv,
-    read_json,
+)
+from services.import_rows import (
+    CHANNEL_WORDS,
+    DROP_SHIP,
+    EMPTY_LIST,
+    NEW,
+    STOCK,
+    UNKNOWN_FLAG,
+    PaymentRow,
+    Product,
+    Ready,
+    Rows,
+    as_json,
+    build_rows,
+    channel_actor,
+    datetimes,
+    payment_rows,
+    payment_status_of,
+)
+from services.import_worker import (
+    PROCESS_MIN_BYTES,
+    Batch,
+    Plan,
+    ProcessSource,
+    ThreadSource,
+    open_source,
 )
 from services.inventory import InventoryService
-from services.models import (
-    Customer,
-    Order,
-    OrderLine,
-    Payment,
-    Product,
-    StatusEvent,
-)
+from services.models import Customer, Order, OrderLine, Payment, StatusEvent
+from services.models import Product as ProductRow
 from services.orders import FIRST_ORDER_NUMBER, OrderService, facts_of
 from services.outbox import new_key
 from services.payment_state import derive_status
 from services.review import acting_as
 from services.settings import Settings
-from services.shopify_csv import read as read_shopify
-from services.statuses import Fulfillment, NotificationState, PaymentStatus, Status
+from services.statuses import NotificationState, Status
 from services.uow import Clock, UnitOfWork, utcnow
 from services.workflow import OrderFacts, Request, Workflow
 
 Format = Literal["shopify", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("shopify", "csv", "json")
 BATCH = 1000
-UNKNOWN_FLAG = "unknown SKU"
 S = Status
-# Enum values as plain strings, read once: a member's `.value` is a Python-level property,
-# and a big import reads a dozen of them an order.
-_STOCK, _DROP_SHIP = str(Fulfillment.STOCK), str(Fulfillment.DROP_SHIP)
-# What the channel calls each status it can move an order to, for the history memo.
-CHANNEL_WORDS = {
-    S.CANCELED: "canceled",
-    S.SHIPPED: "fulfilled",
-    S.PARTIALLY_SHIPPED: "partially fulfilled",
-}
-
-
-@dataclass(frozen=True)
-class _Product:
-    id: int
-    name: str
-    price: int
-    fulfillment: str  # of its lines: a Fulfillment value
-
-
-class _Line(NamedTuple):
-    product_id: int | None
-    sku: str
-    name: str
-    quantity: int
-    unit_price: int
-    shipped: int
-    fulfillment: str  # a Fulfillment value
-
-
-@dataclass
-class _Ready:
-    """An order checked against the catalogue, with everything needed to write it."""
-
-    src: ImportedOrder
-    lines: list[_Line]
-    subtotal: int
-    total: int
-    money: MoneyState
-    payment_status: PaymentStatus
-    flags: list[str]
-    notices: list[str]
-    units: int  # of all lines
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.src.channel, self.src.ref)
+__all__ = [
+    "BATCH",
+    "CHANNEL_WORDS",
+    "FORMATS",
+    "UNKNOWN_FLAG",
+    "ImportService",
+    "channel_actor",
+    "detect_format",
+    "path_to",
+    "payment_status_of",
+]
+# The names tests/services/test_import_formats.py knows them by.
+_payment_rows = payment_rows
+_PaymentRow = PaymentRow
 
 
 @dataclass
@@ -167,23 +140,8 @@ class _Outcome:
         self.notices += other.notices
 
 
-class _Relay:
-    """The reader's progress, kept for the event loop to pass on (the reader runs in a
-    worker thread; a screen's callback must not)."""
-
-    def __init__(self) -> None:
-        self.seen: tuple[int, int] | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        self.seen = (done, total)
-
-
 class _NoPath(Exception):
     """A known order cannot follow its channel; the savepoint is rolled back."""
-
-
-def channel_actor(channel: str) -> str:
-    return f"channel:{channel}"[:100]
 
 
 def detect_format(path: Path) -> Format:
@@ -227,48 +185,6 @@ def path_to(workflow: Workflow, facts: OrderFacts, target: Status) -> list[Statu
     return walk[::-1]
 
 
-@dataclass
-class _PaymentRow:
-    kind: str
-    amount: int
-    state: str = "approved"
-
-
-def _payment_rows(money: MoneyState, total: int) -> list[_PaymentRow]:
-    rows = []
-    if money.captured:
-        rows.append(_PaymentRow("charge", money.captured))
-    if money.authorized:
-        rows.append(_PaymentRow("authorize", money.authorized))
-    if money.refunded:
-        rows.append(_PaymentRow("refund", money.refunded))
-    if money.voided:
-        rows += [_PaymentRow("authorize", total), _PaymentRow("void", total)]
-    return rows
-
-
-def payment_status_of(money: MoneyState, total: int) -> PaymentStatus:
-    """What `derive_status` makes of `_payment_rows(money, total)`, without the rows
-    (tests/services/test_import_formats.py checks the two agree)."""
-    if money.captured or money.refunded:
-        if money.refunded >= money.captured:
-            return PaymentStatus.REFUNDED
-        if money.refunded:
-            return PaymentStatus.PARTIALLY_REFUNDED
-        if money.captured >= total:
-            return PaymentStatus.PAID
-    if money.authorized:
-        return PaymentStatus.AUTHORIZED
-    if money.voided:
-        return PaymentStatus.VOIDED
-    return PaymentStatus.UNPAID
-
-
-def _key(channel: str, ref: str, kind: str, amount: int, seq: int) -> str:
-    raw = f"{channel}\x00{ref}\x00{kind}\x00{amount}\x00{seq}".encode()
-    return "import-" + hashlib.sha1(raw).hexdigest()
-
-
 class ImportService:
     def __init__(
         self,
@@ -285,6 +201,10 @@ class ImportService:
         self.unknown_sku = settings.import_unknown_sku
         self.clock = clock
         self.batch = BATCH
+        # Files from this size on are read in a worker process (import_worker.py).
+        self.process_min_bytes = PROCESS_MIN_BYTES
+        # Customers this import made or found, by e-mail (committed batches only).
+        self._committed_customers: dict[str, int] = {}
 
     def _uow(self, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.db, write=write, clock=self.clock, actor=self.orders.operator)
@@ -311,47 +231,40 @@ class ImportService:
         name = (channel or "").strip() or ("shopify" if fmt == "shopify" else fmt)
         if len(name) > 32:
             raise InvalidInput("a channel name has at most 32 characters")
-        rows_read: Any = None
-        items: Iterable[ImportedOrder | Rejected]
-        relay = _Relay()
-        if fmt == "shopify":
-            rows_read, items = await asyncio.to_thread(read_shopify, file, name, relay)
-        elif fmt == "csv":
-            rows_read, items = await asyncio.to_thread(read_generic_csv, file, name, relay)
-        else:
-            items = await asyncio.to_thread(read_json, file, name)
-        catalogue = await self._catalogue()
+        size = (await asyncio.to_thread(file.stat)).st_size
+        plan = Plan(
+            path=str(file),
+            fmt=fmt,
+            channel=name,
+            catalogue=await self._catalogue(),
+            unknown_sku=self.unknown_sku,
+            source=file.name,
+            operator=self.orders.operator,
+            sqlite=self.db.is_sqlite,
+            batch=self.batch,
+        )
+        # The file is read, checked and built into rows one or two batches ahead of the
+        # writes: by a worker process for a big file, else in a thread (import_worker.py).
+        # Progress is reported from here, between batches.
+        source = await open_source(plan, worker=size >= self.process_min_bytes)
         total = _Outcome()
-        source = file.name
-        # The file is read and checked in a worker thread, one batch ahead of the writes
-        # (SQLite and asyncpg do their part without Python's lock, so the two overlap);
-        # progress is reported from here, between batches, never from that thread.
-        chunks = _chunked(items, self.batch)
-        ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+        self._committed_customers = {}
+        want_ready = False
         try:
-            while (chunk := await ahead) is not None:
-                ahead = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-                batch: list[ImportedOrder] = []
-                for entry in chunk:
-                    if isinstance(entry, Rejected):
-                        total.rejected.append(entry)
-                    else:
-                        batch.append(entry)
-                if batch:
-                    total.add(await self._batch(batch, catalogue, source))
-                if progress is not None and relay.seen:
-                    progress(*relay.seen)
+            while (batch := await source.next(want_ready)) is not None:
+                total.rejected += batch.refused
+                outcome, had_known = await self._batch(batch, source, plan)
+                total.add(outcome)
+                want_ready = had_known
+                if progress is not None and source.progress:
+                    progress(*source.progress)
         finally:
-            with contextlib.suppress(Exception):
-                await ahead
-            if rows_read is not None:
-                await asyncio.to_thread(rows_read.close)
+            await source.close()
         if progress is not None:
-            size = (await asyncio.to_thread(file.stat)).st_size
             progress(size, size)
         count = (
-            rows_read.rows
-            if rows_read is not None
+            source.rows
+            if source.rows is not None
             else len(total.created) + len(total.followed) + total.unchanged + len(total.rejected)
         )
         return ImportReport(
@@ -365,288 +278,406 @@ class ImportService:
             rejected=tuple(sorted(total.rejected, key=_position)),
             notices=tuple(total.notices),
             seconds=time.perf_counter() - started,
-            file_error=rows_read.error if rows_read is not None else "",
+            file_error=source.error,
         )
 
     # -- checking -----------------------------------------------------------------------
 
-    async def _catalogue(self) -> dict[str, _Product]:
+    async def _catalogue(self) -> dict[str, Product]:
         async with self._uow() as uow:
             rows = await uow.session.execute(
-                select(Product.sku, Product.id, Product.name, Product.price, Product.drop_ship)
+                select(
+                    ProductRow.sku,
+                    ProductRow.id,
+                    ProductRow.name,
+                    ProductRow.price,
+                    ProductRow.drop_ship,
+                )
             )
             return {
-                sku: _Product(pid, name, price, _DROP_SHIP if drop else _STOCK)
+                sku: Product(pid, name, price, DROP_SHIP if drop else STOCK)
                 for sku, pid, name, price, drop in rows
             }
-
-    def _ready(self, imp: ImportedOrder, catalogue: dict[str, _Product]) -> _Ready:
-        """The order against the catalogue and the shop's rules; raises Bad."""
-        lines: list[_Line] = []
-        flags: list[str] = []
-        units = 0
-        for ln in imp.lines:
-            product = catalogue.get(ln.sku)
-            units += ln.quantity
-            if product is not None:
-                price = product.price if ln.unit_price is None else ln.unit_price
-                name = ln.name or product.name
-                lines.append(
-                    _Line(
-                        product.id,
-                        ln.sku,
-                        name,
-                        ln.quantity,
-                        price,
-                        ln.shipped,
-                        product.fulfillment,
-                    )
-                )
-                continue
-            where = f" (line {ln.line_no})" if ln.line_no else ""
-            shown = repr(ln.sku) if ln.sku else "(none)"
-            if self.unknown_sku == "refuse":
-                raise Bad(f"unknown SKU {shown}{where}; the shop refuses such orders")
-            flags.append(f"{UNKNOWN_FLAG} {shown}{where}: imported without a product")
-            price = 0 if ln.unit_price is None else ln.unit_price
-            lines.append(
-                _Line(None, ln.sku, ln.name or ln.sku, ln.quantity, price, ln.shipped, _STOCK)
-            )
-        if len(lines) > 500:
-            raise Bad(f"it has {len(lines)} lines; at most 500")
-        subtotal = imp.subtotal
-        if subtotal is None:
-            subtotal = sum(ln.quantity * ln.unit_price for ln in lines)
-        total = imp.total
-        if total is None:
-            total = subtotal + imp.shipping_total + imp.tax_total
-        money = money_state(imp.financial, total, imp.refunded, imp.outstanding)
-        return _Ready(
-            src=imp,
-            lines=lines,
-            subtotal=subtotal,
-            total=total,
-            money=money,
-            payment_status=payment_status_of(money, total),
-            flags=flags,
-            notices=list(imp.warnings) + flags,
-            units=units,
-        )
 
     # -- one batch ----------------------------------------------------------------------
 
     async def _batch(
-        self, batch: list[ImportedOrder], catalogue: dict[str, _Product], source: str
-    ) -> _Outcome:
-        checked = _Outcome()
-        ready: list[_Ready] = []
-        for imp in batch:
-            try:
-                ready.append(self._ready(imp, catalogue))
-            except Bad as exc:
-                checked.rejected.append(Rejected(imp.ref, imp.where, str(exc)))
+        self, batch: Batch, source: ThreadSource | ProcessSource, plan: Plan
+    ) -> tuple[_Outcome, bool]:
+        """Write one batch; (what it did, whether it held orders already imported)."""
         try:
-            outcome = await self._write(ready, source)
+            return await self._write(batch, source, plan)
         except (IntegrityError, DBAPIError) as exc:
+            ready = await source.ready_of(batch)
+            outcome = _Outcome()
             if len(ready) <= 1:
                 for r in ready:
-                    checked.rejected.append(
+                    outcome.rejected.append(
                         Rejected(r.src.ref, r.src.where, f"the database refused it: {_first(exc)}")
                     )
-                return checked
-            outcome = _Outcome()
+                return outcome, False
+            had_known = False
             for r in ready:  # one per transaction: only the order at fault is refused
+                one = Batch(batch.seq, [], None, [r])
                 try:
-                    outcome.add(await self._write([r], source))
-                except (IntegrityError, DBAPIError) as one:
+                    done, known = await self._write(one, source, plan)
+                    outcome.add(done)
+                    had_known = had_known or known
+                except (IntegrityError, DBAPIError) as fault:
                     outcome.rejected.append(
-                        Rejected(r.src.ref, r.src.where, f"the database refused it: {_first(one)}")
+                        Rejected(
+                            r.src.ref, r.src.where, f"the database refused it: {_first(fault)}"
+                        )
                     )
-        checked.add(outcome)
-        return checked
+            return outcome, had_known
 
-    async def _write(self, ready: list[_Ready], source: str) -> _Outcome:
+    async def _write(
+        self, batch: Batch, source: ThreadSource | ProcessSource, plan: Plan
+    ) -> tuple[_Outcome, bool]:
         out = _Outcome()
-        if not ready:
-            return out
+        keys = batch.keys()
+        if not keys:
+            return out, False
         async with self._uow(write=True) as uow:
-            known = await self._known(uow, ready)
-            fresh = [r for r in ready if r.key not in known]
-            created = await self._insert(uow, fresh, source) if fresh else []
-            for r, number in zip(fresh, created, strict=True):
-                out.created.append((r.src.ref, number))
-                out.notices += [Notice(r.src.ref, r.src.where, n, number) for n in r.notices]
-            arrivals = [n for r, n in zip(fresh, created, strict=True) if r.src.status is S.NEW]
+            known = await self._known(uow, keys)
+            ready: list[Ready] = []
+            rows = batch.rows
+            if known or rows is None:
+                ready = await source.ready_of(batch)
+                fresh = [r for r in ready if r.key not in known]
+                rows = build_rows(
+                    fresh, source=plan.source, operator=plan.operator, sqlite=plan.sqlite
+                )
+            customers: dict[str, int] = {}
+            numbers = await self._insert(uow, rows, customers) if rows.n else []
+            for ref, number in zip(rows.ref, numbers, strict=True):
+                out.created.append((ref, number))
+            out.notices += [
+                Notice(rows.ref[i], rows.where[i], message, numbers[i])
+                for i, message in rows.notices
+            ]
+            arrivals = [n for n, status in zip(numbers, rows.status, strict=True) if status == NEW]
             await self._arrive(uow, arrivals, out)
             for r in ready:
                 if r.key in known:
                     await self._follow(uow, r, known[r.key], out)
             await uow.commit()
-        return out
+        self._committed_customers.update(customers)
+        return out, bool(known)
 
     # -- new orders: the bulk path ------------------------------------------------------
 
-    async def _insert(self, uow: UnitOfWork, fresh: list[_Ready], source: str) -> list[int]:
-        """Write new orders with the driver's bulk path; returns their numbers.
+    async def _insert(self, uow: UnitOfWork, rows: Rows, customers: dict[str, int]) -> list[int]:
+        """Write new orders' rows with the driver's bulk path; returns their numbers.
 
-        Rows are built as driver-ready tuples (services/bulk.py's conversions, done once
-        per value rather than per row: most values repeat within a batch)."""
+        What the rows leave to the writer is added here: ids and numbers (drawn now, in
+        the write transaction), customers (found by e-mail, else made: `customers` gets
+        the e-mails this batch resolved), the number's search term, the transaction's
+        time, and the staff notice and webhooks of new orders."""
         s = uow.session
         conn = await s.connection()
         sqlite = conn.dialect.name == "sqlite"
-        dt = _datetimes(sqlite)
-        flag = (lambda b: int(b)) if sqlite else (lambda b: b)
         now = uow.clock()
-        at = dt(now)
+        at = datetimes(sqlite)(now)
         operator = uow.actor
-        customers = await self._customers(uow, fresh)
-        n = len(fresh)
+        no = 0 if sqlite else False
+        n = rows.n
         order_ids = await _ids(conn, "orders", n)
         numbers = await self._numbers(uow, n)
-        address_ids = iter(await _ids(conn, "addresses", 2 * n))
-        customer_ids = iter(await _ids(conn, "customers", n))
-        t: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _COLUMNS}
-        add_customer, add_address, add_order = (
-            t["customers"].append,
-            t["addresses"].append,
-            t["orders"].append,
+        address_ids = await _ids(conn, "addresses", len(rows.address_of))
+        # Customers: the first one made for an e-mail (as create), else a new one.
+        committed = self._committed_customers
+        emails = rows.email
+        customers.update(
+            await self._customers(uow, {e for e in emails if e and e not in committed})
         )
-        lines_out, events, search_terms = t["order_lines"], t["status_events"], t["order_search"]
-        add_payment, add_audit = t["payments"].append, t["audit_log"].append
-        empty_list = _json([])
-        no = flag(False)
-        staff = self.orders.staff_email
-        source_json = _quote(source)
-        memo_head = f"imported from {source} ("
-        by_channel: dict[str, _ChannelWords] = {}
-        for i, r in enumerate(fresh):
-            imp = r.src
-            channel = imp.channel
-            words = by_channel.get(channel)
-            if words is None:
-                words = by_channel[channel] = _ChannelWords(channel)
-            email = imp.email.strip()
-            cid = customers.get(email) if email else None
+        new_ids = iter(await _ids(conn, "customers", n))
+        new_customers: list[tuple[Any, ...]] = []
+        customer_of: list[int] = []
+        for i, email in enumerate(emails):
+            cid = (customers.get(email) or committed.get(email)) if email else None
             if cid is None:
-                cid = next(customer_ids)
-                add_customer((cid, imp.customer_name, email, imp.phone, "", at))
+                cid = next(new_ids)
+                new_customers.append((cid, rows.customer_name[i], email, rows.phone[i], "", at))
                 if email:
                     customers[email] = cid
-            ship_id = next(address_ids)
-            add_address((ship_id, cid, *imp.shipping))
-            bill_id = ship_id
-            if imp.billing is not None and imp.billing != imp.shipping:
-                bill_id = next(address_ids)
-                add_address((bill_id, cid, *imp.billing))
-            oid, number = order_ids[i], numbers[i]
-            placed = imp.placed_at or now
-            status = str(imp.status)
-            method = str(imp.payment_method)
-            add_order(
-                (
-                    oid,
-                    number,
-                    channel,
-                    imp.ref,
-                    cid,
-                    email,
-                    status,
-                    None,
-                    None,
-                    "",
-                    str(r.payment_status),
-                    method,
-                    no,
-                    imp.currency or "USD",
-                    r.subtotal,
-                    imp.shipping_total,
-                    imp.tax_total,
-                    r.total,
-                    r.units,
-                    imp.note,
-                    imp.shipping_method or "standard",
-                    ship_id,
-                    bill_id,
-                    None,
-                    0,
-                    empty_list,
-                    _json(r.flags) if r.flags else empty_list,
-                    "",
-                    dt(placed),
-                    at,
-                    operator,
-                    1,
-                )
-            )
-            lines_out += [
-                (
-                    oid,
-                    pos,
-                    ln.product_id,
-                    ln.sku,
-                    ln.name,
-                    ln.quantity,
-                    ln.unit_price,
-                    ln.shipped,
-                    0,
-                    ln.shipped,
-                    0,
-                    0,
-                    None,
-                    ln.fulfillment,
-                    None,
-                )
-                for pos, ln in enumerate(r.lines)
-            ]
-            events.append(
-                (oid, "status", None, _NEW, "", operator, at, "", f"{memo_head}{imp.where})")
-            )
-            if imp.status is not S.NEW:
-                events.append(
-                    (oid, "status", _NEW, status, "", words.actor, at, "", words.memo[imp.status])
-                )
-            terms = search.terms_for(
-                number,
-                name=imp.customer_name,
-                email=email,
-                skus=[ln.sku for ln in r.lines],
-                extra=[imp.ref],  # a query's leading "#" is dropped: "#1001" finds "1001"
-            )
-            search_terms += zip(terms, repeat(oid))
-            paid_at = dt(imp.paid_at or placed)
-            gateway = (imp.payment_ref or channel)[:100]
-            for seq, p in enumerate(_payment_rows(r.money, r.total)):
-                add_payment(
-                    (
-                        oid,
-                        p.kind,
-                        p.amount,
-                        p.state,
-                        method,
-                        gateway,
-                        _key(channel, imp.ref, p.kind, p.amount, seq),
-                        words.reason[p.kind],
-                        words.actor,
-                        paid_at,
-                        empty_list,
+            customer_of.append(cid)
+        number_terms: list[str] = []
+        number_term_of: list[int] = []
+        digit_terms = rows.digit_terms
+        for i, number in enumerate(numbers):
+            term = str(number)
+            if not (digit_terms and term in digit_terms.get(i, ())):
+                number_terms.append(term)
+                number_term_of.append(order_ids[i])
+        at_all = [at] * n
+        tables: list[tuple[str, list[str], list[tuple[Any, ...]]]] = [
+            ("customers", ["id", "name", "email", "phone", "note", "created_at"], new_customers),
+            (
+                "addresses",
+                [
+                    "id",
+                    "customer_id",
+                    "name",
+                    "company",
+                    "line1",
+                    "line2",
+                    "city",
+                    "region",
+                    "postal_code",
+                    "country",
+                    "phone",
+                ],
+                list(
+                    zip(
+                        address_ids,
+                        [customer_of[i] for i in rows.address_of],
+                        *rows.address,
+                        strict=True,
                     )
-                )
-            # _json of {"channel", "ref", "file", "where", "status", "lines"}, key by key
-            detail = (
-                f'{{"channel":{words.quoted},"ref":{_quote(imp.ref)},"file":{source_json},'
-                f'"where":{_quote(imp.where)},"status":"{status}","lines":{len(r.lines)}}}'
-            )
-            add_audit((at, operator, "order.import", "order", number, detail))
-            if staff and imp.status is S.NEW:  # the shop is told of orders it has to work
-                t["notifications"].append(
+                ),
+            ),
+            (
+                "orders",
+                [
+                    "id",
+                    "number",
+                    "channel",
+                    "channel_ref",
+                    "customer_id",
+                    "email",
+                    "status",
+                    "held_from",
+                    "hold_reason",
+                    "hold_note",
+                    "payment_status",
+                    "payment_method",
+                    "terms_accepted",
+                    "currency",
+                    "subtotal",
+                    "shipping_total",
+                    "tax_total",
+                    "total",
+                    "item_count",
+                    "note",
+                    "shipping_method",
+                    "shipping_address_id",
+                    "billing_address_id",
+                    "warehouse_id",
+                    "risk_score",
+                    "risk_reasons",
+                    "flags",
+                    "last_memo",
+                    "placed_at",
+                    "updated_at",
+                    "updated_by",
+                    "version",
+                ],
+                list(
+                    zip(
+                        order_ids,
+                        numbers,
+                        rows.channel,
+                        rows.ref,
+                        customer_of,
+                        emails,
+                        rows.status,
+                        repeat(None),
+                        repeat(None),
+                        repeat(""),
+                        rows.payment_status,
+                        rows.payment_method,
+                        repeat(no),
+                        rows.currency,
+                        rows.subtotal,
+                        rows.shipping_total,
+                        rows.tax_total,
+                        rows.total,
+                        rows.units,
+                        rows.note,
+                        rows.shipping_method,
+                        [address_ids[a] for a in rows.ship_at],
+                        [address_ids[a] for a in rows.bill_at],
+                        repeat(None),
+                        repeat(0),
+                        repeat(EMPTY_LIST),
+                        rows.flags,
+                        repeat(""),
+                        [at if p is None else p for p in rows.placed],
+                        at_all,
+                        repeat(operator),
+                        repeat(1),
+                    )
+                ),
+            ),
+            (
+                "order_lines",
+                [
+                    "order_id",
+                    "position",
+                    "product_id",
+                    "sku",
+                    "name",
+                    "quantity",
+                    "unit_price",
+                    "picked",
+                    "packed",
+                    "shipped",
+                    "returned",
+                    "reserved",
+                    "warehouse_id",
+                    "fulfillment",
+                    "vendor_id",
+                ],
+                list(
+                    zip(
+                        [order_ids[i] for i in rows.line_of],
+                        rows.line_pos,
+                        rows.line_product,
+                        rows.line_sku,
+                        rows.line_name,
+                        rows.line_qty,
+                        rows.line_price,
+                        rows.line_shipped,
+                        repeat(0),
+                        rows.line_shipped,
+                        repeat(0),
+                        repeat(0),
+                        repeat(None),
+                        rows.line_kind,
+                        repeat(None),
+                    )
+                ),
+            ),
+            (
+                "status_events",
+                [
+                    "order_id",
+                    "kind",
+                    "from_status",
+                    "to_status",
+                    "reason",
+                    "actor",
+                    "at",
+                    "comment",
+                    "memo",
+                ],
+                list(
+                    zip(
+                        [order_ids[i] for i in rows.event_of],
+                        repeat("status"),
+                        rows.event_from,
+                        rows.event_to,
+                        repeat(""),
+                        rows.event_actor,
+                        repeat(at),
+                        repeat(""),
+                        rows.event_memo,
+                    )
+                ),
+            ),
+            (
+                "order_search",
+                ["term", "order_id"],
+                list(
+                    zip(
+                        rows.term + number_terms,
+                        [order_ids[i] for i in rows.term_of] + number_term_of,
+                        strict=True,
+                    )
+                ),
+            ),
+            (
+                "payments",
+                [
+                    "order_id",
+                    "kind",
+                    "amount",
+                    "state",
+                    "method",
+                    "gateway_ref",
+                    "idempotency_key",
+                    "reason",
+                    "actor",
+                    "created_at",
+                    "lines",
+                ],
+                list(
+                    zip(
+                        [order_ids[i] for i in rows.pay_of],
+                        rows.pay_kind,
+                        rows.pay_amount,
+                        rows.pay_state,
+                        rows.pay_method,
+                        rows.pay_gateway,
+                        rows.pay_key,
+                        rows.pay_reason,
+                        rows.pay_actor,
+                        [at if p is None else p for p in rows.pay_at],
+                        repeat(EMPTY_LIST),
+                    )
+                ),
+            ),
+            (
+                "audit_log",
+                ["at", "actor", "action", "entity", "entity_id", "detail"],
+                list(
+                    zip(
+                        at_all,
+                        repeat(operator),
+                        repeat("order.import"),
+                        repeat("order"),
+                        numbers,
+                        rows.audit,
+                    )
+                ),
+            ),
+            (
+                "notifications",
+                [
+                    "order_id",
+                    "status_event_id",
+                    "event",
+                    "channel",
+                    "recipient",
+                    "payload",
+                    "state",
+                    "attempts",
+                    "next_attempt_at",
+                    "last_error",
+                    "idempotency_key",
+                    "created_at",
+                    "sent_at",
+                ],
+                self._notifications(rows, order_ids, numbers, now, at),
+            ),
+        ]
+        for table, columns, values in tables:
+            await write_rows(conn, table, (columns, values))
+        return numbers
+
+    def _notifications(
+        self, rows: Rows, order_ids: list[int], numbers: list[int], now: Any, at: Any
+    ) -> list[tuple[Any, ...]]:
+        """The shop told of orders it has to work (staff), and the webhooks of new orders."""
+        staff = self.orders.staff_email
+        webhooks = self.orders.webhooks
+        out: list[tuple[Any, ...]] = []
+        if not staff and not webhooks:
+            return out
+        queued = NotificationState.QUEUED.value
+        for i, oid in enumerate(order_ids):
+            number = numbers[i]
+            if staff and rows.status[i] == NEW:
+                out.append(
                     (
                         oid,
                         None,
                         "new_order_staff",
                         "email",
                         staff,
-                        _json({"number": number}),
-                        NotificationState.QUEUED.value,
+                        as_json({"number": number}),
+                        queued,
                         0,
                         at,
                         "",
@@ -655,23 +686,23 @@ class ImportService:
                         None,
                     )
                 )
-            for url in self.orders.webhooks:
+            for url in webhooks:
                 payload = {
                     "event": "order.created",
                     "number": number,
                     "at": now.isoformat(),
-                    "channel": channel,
-                    "channel_ref": imp.ref,
+                    "channel": rows.channel[i],
+                    "channel_ref": rows.ref[i],
                 }
-                t["notifications"].append(
+                out.append(
                     (
                         oid,
                         None,
                         "order.created",
                         "webhook",
                         url,
-                        _json(payload),
-                        NotificationState.QUEUED.value,
+                        as_json(payload),
+                        queued,
                         0,
                         at,
                         "",
@@ -680,15 +711,12 @@ class ImportService:
                         None,
                     )
                 )
-        for table, columns in _COLUMNS.items():
-            await write_rows(conn, table, (list(columns), t[table]))
-        return numbers
+        return out
 
-    async def _customers(self, uow: UnitOfWork, fresh: list[_Ready]) -> dict[str, int]:
+    async def _customers(self, uow: UnitOfWork, emails: set[str]) -> dict[str, int]:
         """Existing customers by e-mail (the first one made for an address, as create)."""
-        emails = sorted({r.src.email.strip() for r in fresh if r.src.email.strip()})
         found: dict[str, int] = {}
-        for chunk in _chunks(emails, 500):
+        for chunk in _chunks(sorted(emails), 500):
             rows = await uow.session.execute(
                 select(Customer.email, func.min(Customer.id))
                 .where(Customer.email.in_(chunk))
@@ -754,10 +782,12 @@ class ImportService:
 
     # -- known orders: follow the channel -------------------------------------------------
 
-    async def _known(self, uow: UnitOfWork, ready: list[_Ready]) -> dict[tuple[str, str], _Known]:
+    async def _known(
+        self, uow: UnitOfWork, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], _Known]:
         refs: dict[str, list[str]] = defaultdict(list)
-        for r in ready:
-            refs[r.src.channel].append(r.src.ref)
+        for channel, order_ref in keys:
+            refs[channel].append(order_ref)
         out: dict[tuple[str, str], _Known] = {}
         s = uow.session
         for channel, names in refs.items():  # one channel a file, as a rule
@@ -795,23 +825,23 @@ class ImportService:
         return out
 
     @staticmethod
-    def _money_todo(r: _Ready, have: dict[str, int]) -> list[_PaymentRow]:
+    def _money_todo(r: Ready, have: dict[str, int]) -> list[PaymentRow]:
         """Payment rows the channel has that we do not yet (it only adds, never takes back)."""
         want = r.money
-        todo: list[_PaymentRow] = []
+        todo: list[PaymentRow] = []
         if want.captured > have.get("charge", 0):
-            todo.append(_PaymentRow("charge", want.captured - have.get("charge", 0)))
+            todo.append(PaymentRow("charge", want.captured - have.get("charge", 0)))
         if want.authorized > have.get("authorize", 0) and not want.captured:
-            todo.append(_PaymentRow("authorize", want.authorized - have.get("authorize", 0)))
+            todo.append(PaymentRow("authorize", want.authorized - have.get("authorize", 0)))
         if want.refunded > have.get("refund", 0):
-            todo.append(_PaymentRow("refund", want.refunded - have.get("refund", 0)))
+            todo.append(PaymentRow("refund", want.refunded - have.get("refund", 0)))
         if want.voided and not have.get("void"):
             if not have.get("authorize"):
-                todo.append(_PaymentRow("authorize", r.total))
-            todo.append(_PaymentRow("void", r.total))
+                todo.append(PaymentRow("authorize", r.total))
+            todo.append(PaymentRow("void", r.total))
         return todo
 
-    def _status_todo(self, r: _Ready, k: _Known) -> bool:
+    def _status_todo(self, r: Ready, k: _Known) -> bool:
         target = r.src.status
         if target is S.CANCELED:
             return k.status is not S.CANCELED
@@ -819,7 +849,7 @@ class ImportService:
             return sum(ln.shipped for ln in r.lines) > k.shipped
         return False
 
-    async def _follow(self, uow: UnitOfWork, r: _Ready, k: _Known, out: _Outcome) -> None:
+    async def _follow(self, uow: UnitOfWork, r: Ready, k: _Known, out: _Outcome) -> None:
         money = self._money_todo(r, k.channel_money)
         status = self._status_todo(r, k)
         if not money and not status:
@@ -843,7 +873,7 @@ class ImportService:
         out.followed.append(Followed(imp.ref, k.number, "; ".join(changes)))
 
     async def _follow_money(
-        self, uow: UnitOfWork, order: Order, r: _Ready, todo: list[_PaymentRow], k: _Known
+        self, uow: UnitOfWork, order: Order, r: Ready, todo: list[PaymentRow], k: _Known
     ) -> str:
         imp = r.src
         now = uow.clock()
@@ -883,7 +913,7 @@ class ImportService:
         )
         return f"payment {before.value} -> {order.payment_status.value}"
 
-    async def _follow_status(self, uow: UnitOfWork, order: Order, r: _Ready) -> str:
+    async def _follow_status(self, uow: UnitOfWork, order: Order, r: Ready) -> str:
         imp = r.src
         target = imp.status
         word = CHANNEL_WORDS.get(target, target.value)
@@ -953,145 +983,6 @@ class ImportService:
 # -- small helpers ---------------------------------------------------------------------------
 
 
-# Columns of the tuples _insert builds, table by table, in the order they are written.
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": ("id", "name", "email", "phone", "note", "created_at"),
-    "addresses": (
-        "id",
-        "customer_id",
-        "name",
-        "company",
-        "line1",
-        "line2",
-        "city",
-        "region",
-        "postal_code",
-        "country",
-        "phone",
-    ),
-    "orders": (
-        "id",
-        "number",
-        "channel",
-        "channel_ref",
-        "customer_id",
-        "email",
-        "status",
-        "held_from",
-        "hold_reason",
-        "hold_note",
-        "payment_status",
-        "payment_method",
-        "terms_accepted",
-        "currency",
-        "subtotal",
-        "shipping_total",
-        "tax_total",
-        "total",
-        "item_count",
-        "note",
-        "shipping_method",
-        "shipping_address_id",
-        "billing_address_id",
-        "warehouse_id",
-        "risk_score",
-        "risk_reasons",
-        "flags",
-        "last_memo",
-        "placed_at",
-        "updated_at",
-        "updated_by",
-        "version",
-    ),
-    "order_lines": (
-        "order_id",
-        "position",
-        "product_id",
-        "sku",
-        "name",
-        "quantity",
-        "unit_price",
-        "picked",
-        "packed",
-        "shipped",
-        "returned",
-        "reserved",
-        "warehouse_id",
-        "fulfillment",
-        "vendor_id",
-    ),
-    "status_events": (
-        "order_id",
-        "kind",
-        "from_status",
-        "to_status",
-        "reason",
-        "actor",
-        "at",
-        "comment",
-        "memo",
-    ),
-    "order_search": ("term", "order_id"),
-    "payments": (
-        "order_id",
-        "kind",
-        "amount",
-        "state",
-        "method",
-        "gateway_ref",
-        "idempotency_key",
-        "reason",
-        "actor",
-        "created_at",
-        "lines",
-    ),
-    "audit_log": ("at", "actor", "action", "entity", "entity_id", "detail"),
-    "notifications": (
-        "order_id",
-        "status_event_id",
-        "event",
-        "channel",
-        "recipient",
-        "payload",
-        "state",
-        "attempts",
-        "next_attempt_at",
-        "last_error",
-        "idempotency_key",
-        "created_at",
-        "sent_at",
-    ),
-}
-
-
-# One encoder for every row: json.dumps with options builds a new one per call.
-_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_quote = encode_basestring  # a str as _json writes it (quoted, escaped)
-_NEW = str(S.NEW)
-
-
-class _ChannelWords:
-    """What the rows of a channel's orders say, made once per channel."""
-
-    def __init__(self, channel: str) -> None:
-        self.actor = channel_actor(channel)
-        self.quoted = _quote(channel)
-        self.memo = {s: f"{CHANNEL_WORDS.get(s, s.value)} on {channel}" for s in Status}
-        self.reason = {k: f"{k} on {channel}" for k in ("charge", "authorize", "refund", "void")}
-
-
-def _datetimes(sqlite: bool) -> Callable[[datetime], Any]:
-    """Aware UTC datetimes as the driver takes them, the way services/bulk.py stores them
-    (SQLite: SQLAlchemy's text format; PostgreSQL: naive UTC)."""
-
-    @functools.lru_cache(maxsize=8192)
-    def convert(value: datetime) -> Any:
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.isoformat(sep=" ", timespec="microseconds") if sqlite else naive
-
-    return convert
-
-
 async def _ids(conn: Any, table: str, n: int) -> list[int]:
     """`n` primary keys for `table`, drawn before the rows are written (they reference
     each other). PostgreSQL: from the table's sequence; SQLite: past the highest, which is
@@ -1114,23 +1005,6 @@ async def _ids(conn: Any, table: str, n: int) -> list[int]:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _chunked(
-    items: Iterable[ImportedOrder | Rejected], size: int
-) -> Iterator[list[ImportedOrder | Rejected]]:
-    """Batches of `size` orders (rejections ride along), read lazily from the file."""
-    out: list[ImportedOrder | Rejected] = []
-    orders = 0
-    for item in items:
-        out.append(item)
-        if isinstance(item, ImportedOrder):
-            orders += 1
-            if orders >= size:
-                yield out
-                out, orders = [], 0
-    if out:
-        yield out
 
 
 def _position(r: Rejected) -> int:

@@ -33,7 +33,21 @@ def terms_for(
     trackings: Iterable[str] = (),
     extra: Iterable[str] = (),
 ) -> set[str]:
-    terms = {str(number)}
+    return {str(number)} | other_terms(
+        name=name, email=email, skus=skus, trackings=trackings, extra=extra
+    )
+
+
+def other_terms(
+    *,
+    name: str = "",
+    email: str = "",
+    skus: Iterable[str] = (),
+    trackings: Iterable[str] = (),
+    extra: Iterable[str] = (),
+) -> set[str]:
+    """An order's terms but its number (an import builds them before numbers are drawn)."""
+    terms: set[str] = set()
     for word in _WORD.findall(name):
         terms.add(normalize(word))
     mail = normalize(email)
