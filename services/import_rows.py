@@ -85,6 +85,33 @@ class Ready:
         return (self.src.channel, self.src.ref)
 
 
+class Facts(NamedTuple):
+    """What decides whether an order already imported follows its channel (see
+    imports._follow): small, so a batch of such orders needs nothing more from the reader
+    unless one of them moved on."""
+
+    status: str  # the channel's, as ours
+    shipped: int  # units shipped there
+    captured: int
+    authorized: int
+    refunded: int
+    voided: bool
+    total: int
+
+
+def follow_facts(r: Ready) -> Facts:
+    m = r.money
+    return Facts(
+        str(r.src.status),
+        sum(ln.shipped for ln in r.lines),
+        m.captured,
+        m.authorized,
+        m.refunded,
+        m.voided,
+        r.total,
+    )
+
+
 @dataclass
 class PaymentRow:
     kind: str

@@ -36,7 +36,7 @@ from services.import_formats import (
     read_generic_csv,
     read_json,
 )
-from services.import_rows import Product, Ready, Rows, build_rows, check_batch
+from services.import_rows import Facts, Product, Ready, Rows, build_rows, check_batch, follow_facts
 from services.shopify_csv import read as read_shopify
 
 Format = Literal["shopify", "csv", "json"]
@@ -64,19 +64,16 @@ class Plan:
 
 @dataclass
 class Batch:
-    """One batch of the file, in order: what was refused, and the rest as rows or as
-    checked orders (at least one of the two)."""
+    """One batch of the file, in order: what was refused, and the rest (their keys and
+    follow facts, and unless the writer said otherwise, their rows); the checked orders
+    themselves only when the writer asks (`ready_of`)."""
 
     seq: int
     refused: list[Rejected]
+    keys: list[tuple[str, str]]  # (channel, order name)
+    facts: list[Facts]
     rows: Rows | None
-    ready: list[Ready] | None
-
-    def keys(self) -> list[tuple[str, str]]:
-        if self.rows is not None:
-            return list(zip(self.rows.channel, self.rows.ref, strict=True))
-        assert self.ready is not None
-        return [r.key for r in self.ready]
+    ready: list[Ready] | None = None
 
 
 class _Relay:
@@ -130,7 +127,7 @@ class _Maker:
         self.seq = 0
         self.last_ready: list[Ready] = []
 
-    def next(self, want_ready: bool, keep_ready: bool) -> Batch | None:
+    def next(self, want_rows: bool, keep_ready: bool) -> Batch | None:
         chunk = next(self.chunks, None)
         if chunk is None:
             return None
@@ -139,9 +136,11 @@ class _Maker:
         self.last_ready = ready
         self.seq += 1
         rows = None
-        if not want_ready:
+        if want_rows:
             rows = build_rows(ready, source=plan.source, operator=plan.operator, sqlite=plan.sqlite)
-        return Batch(self.seq, refused, rows, ready if want_ready or keep_ready else None)
+        keys = [r.key for r in ready]
+        facts = [follow_facts(r) for r in ready]
+        return Batch(self.seq, refused, keys, facts, rows, ready if keep_ready else None)
 
     def close(self) -> None:
         if self.rows_read is not None:
@@ -165,14 +164,14 @@ class ThreadSource:
     def progress(self) -> tuple[int, int] | None:
         return self.maker.relay.seen
 
-    def _read(self, want_ready: bool) -> asyncio.Future[Batch | None]:
-        return asyncio.ensure_future(asyncio.to_thread(self.maker.next, want_ready, True))
+    def _read(self, want_rows: bool) -> asyncio.Future[Batch | None]:
+        return asyncio.ensure_future(asyncio.to_thread(self.maker.next, want_rows, True))
 
-    async def next(self, want_ready: bool) -> Batch | None:
+    async def next(self, want_rows: bool) -> Batch | None:
         if self.ahead is None:
-            self.ahead = self._read(want_ready)
+            self.ahead = self._read(want_rows)
         batch = await self.ahead
-        self.ahead = self._read(want_ready) if batch is not None else None
+        self.ahead = self._read(want_rows) if batch is not None else None
         if batch is None:
             self._finish()
         return batch
@@ -237,7 +236,7 @@ class ProcessSource:
             if reply[0] != "open":
                 source._fail(reply)
             for _ in range(AHEAD):
-                source._send(("next", False, 0))
+                source._send(("next", True, 0))
         except BaseException:
             await source.close()
             raise
@@ -276,7 +275,7 @@ class ProcessSource:
             raise message[1]
         raise WorkerFailed(f"the import worker said {message!r:.300}")
 
-    async def next(self, want_ready: bool) -> Batch | None:
+    async def next(self, want_rows: bool) -> Batch | None:
         if self.ended:
             return None
         message = self.stash.popleft() if self.stash else await self._recv()
@@ -284,12 +283,12 @@ class ProcessSource:
             self.ended = True
             self.rows, self.error, self.progress = message[1], message[2], message[3]
             return None
-        _, seq, refused, rows, ready, progress = message
+        _, seq, refused, keys, facts, rows, progress = message
         self.progress = progress
         self.done = seq - 1
-        self._send(("next", want_ready, self.done))
+        self._send(("next", want_rows, self.done))
         await self.to_worker.drain()
-        return Batch(seq, refused, rows, ready)
+        return Batch(seq, refused, keys, facts, rows)
 
     async def ready_of(self, batch: Batch) -> list[Ready]:
         if batch.ready is None:
@@ -358,19 +357,19 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
     try:
         while (message := recv()) is not None:
             if message[0] == "next":
-                _, want_ready, done = message
+                _, want_rows, done = message
                 for seq in [s for s in kept if s <= done]:
                     del kept[seq]
-                batch = maker.next(want_ready, keep_ready=False)
+                batch = maker.next(want_rows, keep_ready=False)
                 if batch is None:
                     rows_read = maker.rows_read
                     rows = rows_read.rows if rows_read is not None else None
                     error = rows_read.error if rows_read is not None else ""
                     send(("end", rows, error, maker.relay.seen))
                     continue
-                if batch.ready is None:
-                    kept[batch.seq] = maker.last_ready
-                send(("batch", batch.seq, batch.refused, batch.rows, batch.ready, maker.relay.seen))
+                kept[batch.seq] = maker.last_ready
+                b = batch
+                send(("batch", b.seq, b.refused, b.keys, b.facts, b.rows, maker.relay.seen))
             elif message[0] == "ready":
                 send(("ready", message[1], kept.pop(message[1])))
             else:

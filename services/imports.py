@@ -62,6 +62,7 @@ from services.import_rows import (
     NEW,
     STOCK,
     UNKNOWN_FLAG,
+    Facts,
     PaymentRow,
     Product,
     Ready,
@@ -70,6 +71,7 @@ from services.import_rows import (
     build_rows,
     channel_actor,
     datetimes,
+    follow_facts,
     payment_rows,
     payment_status_of,
 )
@@ -97,6 +99,8 @@ Format = Literal["shopify", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("shopify", "csv", "json")
 BATCH = 1000
 S = Status
+_CANCELED = str(S.CANCELED)
+_SHIPPING = (str(S.SHIPPED), str(S.PARTIALLY_SHIPPED))
 __all__ = [
     "BATCH",
     "CHANNEL_WORDS",
@@ -249,13 +253,13 @@ class ImportService:
         source = await open_source(plan, worker=size >= self.process_min_bytes)
         total = _Outcome()
         self._committed_customers = {}
-        want_ready = False
+        want_rows = True  # else (orders already imported) their keys and facts only
         try:
-            while (batch := await source.next(want_ready)) is not None:
+            while (batch := await source.next(want_rows)) is not None:
                 total.rejected += batch.refused
                 outcome, had_known = await self._batch(batch, source, plan)
                 total.add(outcome)
-                want_ready = had_known
+                want_rows = not had_known
                 if progress is not None and source.progress:
                     progress(*source.progress)
         finally:
@@ -318,7 +322,7 @@ class ImportService:
                 return outcome, False
             had_known = False
             for r in ready:  # one per transaction: only the order at fault is refused
-                one = Batch(batch.seq, [], None, [r])
+                one = Batch(batch.seq, [], [r.key], [follow_facts(r)], None, [r])
                 try:
                     done, known = await self._write(one, source, plan)
                     outcome.add(done)
@@ -335,15 +339,26 @@ class ImportService:
         self, batch: Batch, source: ThreadSource | ProcessSource, plan: Plan
     ) -> tuple[_Outcome, bool]:
         out = _Outcome()
-        keys = batch.keys()
+        keys = batch.keys
         if not keys:
             return out, False
         async with self._uow(write=True) as uow:
             known = await self._known(uow, keys)
-            ready: list[Ready] = []
+            follow: list[int] = []  # known orders that moved on there
+            for i, key in enumerate(keys):
+                k = known.get(key)
+                if k is None:
+                    continue
+                f = batch.facts[i]
+                if self._money_todo(f, k.channel_money) or self._status_todo(f, k):
+                    follow.append(i)
+                else:
+                    out.unchanged += 1
             rows = batch.rows
+            ready: list[Ready] = []
             if known or rows is None:
-                ready = await source.ready_of(batch)
+                if follow or len(keys) > len(known):
+                    ready = await source.ready_of(batch)
                 fresh = [r for r in ready if r.key not in known]
                 rows = build_rows(
                     fresh, source=plan.source, operator=plan.operator, sqlite=plan.sqlite
@@ -358,9 +373,9 @@ class ImportService:
             ]
             arrivals = [n for n, status in zip(numbers, rows.status, strict=True) if status == NEW]
             await self._arrive(uow, arrivals, out)
-            for r in ready:
-                if r.key in known:
-                    await self._follow(uow, r, known[r.key], out)
+            for i in follow:
+                r = ready[i]
+                await self._follow(uow, r, known[r.key], out)
             await uow.commit()
         self._committed_customers.update(customers)
         return out, bool(known)
@@ -825,9 +840,8 @@ class ImportService:
         return out
 
     @staticmethod
-    def _money_todo(r: Ready, have: dict[str, int]) -> list[PaymentRow]:
+    def _money_todo(want: Facts, have: dict[str, int]) -> list[PaymentRow]:
         """Payment rows the channel has that we do not yet (it only adds, never takes back)."""
-        want = r.money
         todo: list[PaymentRow] = []
         if want.captured > have.get("charge", 0):
             todo.append(PaymentRow("charge", want.captured - have.get("charge", 0)))
@@ -837,21 +851,22 @@ class ImportService:
             todo.append(PaymentRow("refund", want.refunded - have.get("refund", 0)))
         if want.voided and not have.get("void"):
             if not have.get("authorize"):
-                todo.append(PaymentRow("authorize", r.total))
-            todo.append(PaymentRow("void", r.total))
+                todo.append(PaymentRow("authorize", want.total))
+            todo.append(PaymentRow("void", want.total))
         return todo
 
-    def _status_todo(self, r: Ready, k: _Known) -> bool:
-        target = r.src.status
-        if target is S.CANCELED:
+    @staticmethod
+    def _status_todo(f: Facts, k: _Known) -> bool:
+        if f.status == _CANCELED:
             return k.status is not S.CANCELED
-        if target in (S.SHIPPED, S.PARTIALLY_SHIPPED):
-            return sum(ln.shipped for ln in r.lines) > k.shipped
+        if f.status in _SHIPPING:
+            return f.shipped > k.shipped
         return False
 
     async def _follow(self, uow: UnitOfWork, r: Ready, k: _Known, out: _Outcome) -> None:
-        money = self._money_todo(r, k.channel_money)
-        status = self._status_todo(r, k)
+        facts = follow_facts(r)
+        money = self._money_todo(facts, k.channel_money)
+        status = self._status_todo(facts, k)
         if not money and not status:
             out.unchanged += 1
             return

@@ -1,0 +1,125 @@
+"""A big file is read by a worker process (services/import_worker.py), a small one in a
+thread. Both must store exactly the same rows and report exactly the same things: here
+the fixtures go through both (the worker forced with process_min_bytes=0)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.errors import InvalidInput
+from services.import_formats import ImportReport
+from tests.conftest import FixedClock
+from tests.services.import_support import SHOPIFY, SHOPIFY_2016, SHOPIFY_LATER, open_shop
+
+NEVER = 1 << 62
+_KEY = re.compile(r"^import-[0-9a-f]{32}$")
+
+
+def _report(report: ImportReport) -> dict[str, Any]:
+    out = report.to_json()
+    out.pop("seconds")
+    out.pop("file", None)
+    return out
+
+
+async def _run(
+    url: str, clock: FixedClock, worker: bool, files: list[tuple[Path, str | None]]
+) -> list[dict[str, Any]]:
+    async with open_shop(
+        url, clock, shop={"staff_email": "staff@example.org"}, webhooks=["http://127.0.0.1:9/"]
+    ) as shop:
+        shop.imports.process_min_bytes = 0 if worker else NEVER
+        shop.imports.batch = 3  # several batches, a worker's read-ahead and mode changes
+        return [
+            _report(await shop.imports.import_file(f, "shopify", channel=ch)) for f, ch in files
+        ]
+
+
+def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, sorted; random keys (uuid idempotency keys) masked."""
+    conn = sqlite3.connect(path)
+    try:
+        out = {}
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
+            if table == "audit_log":  # the seed's own row is stamped with the real time
+                rows = [row for row in rows if row[3] != "seed"]
+            masked = [
+                tuple(
+                    "KEY" if isinstance(v, str) and (_KEY.match(v) or len(v) == 32) else v
+                    for v in row
+                )
+                for row in rows
+            ]
+            out[table] = sorted(masked, key=repr)
+        return out
+    finally:
+        conn.close()
+
+
+FILES: list[tuple[Path, str | None]] = [
+    (SHOPIFY, None),
+    (SHOPIFY, None),  # again: every order known (the worker sends checked orders)
+    (SHOPIFY_LATER, None),  # the channel moved some on: they follow
+    (SHOPIFY_2016, "old"),
+    (SHOPIFY, "second"),
+]
+
+
+async def test_the_worker_stores_what_the_thread_stores(tmp_path: Path) -> None:
+    thread_db, worker_db = tmp_path / "thread.sqlite", tmp_path / "worker.sqlite"
+    thread = await _run(f"sqlite+aiosqlite:///{thread_db}", FixedClock(), False, FILES)
+    worker = await _run(f"sqlite+aiosqlite:///{worker_db}", FixedClock(), True, FILES)
+    assert worker == thread
+    assert worker[0]["created"] and worker[0]["rejected"] and worker[2]["updated"]
+    assert worker[1]["unchanged"] == len(worker[0]["created"])
+    assert _tables(worker_db) == _tables(thread_db)
+
+
+async def test_the_worker_on_both_databases(db_url: str, clock: FixedClock) -> None:
+    """The worker's rows on SQLite and PostgreSQL: the same report as the thread's."""
+    async with open_shop(db_url, clock) as shop:
+        shop.imports.batch = 2
+        shop.imports.process_min_bytes = NEVER
+        thread = await shop.imports.import_file(SHOPIFY, "shopify", channel="thread")
+        shop.imports.process_min_bytes = 0
+        seen: list[tuple[int, int]] = []
+        worker = await shop.imports.import_file(
+            SHOPIFY, "shopify", channel="worker", progress=lambda d, t: seen.append((d, t))
+        )
+        again = await shop.imports.import_file(SHOPIFY, "shopify", channel="worker")
+    size = SHOPIFY.stat().st_size
+    assert seen[-1] == (size, size)
+    assert [r for r, _ in worker.created] == [r for r, _ in thread.created]
+    assert worker.rejected == thread.rejected and worker.rows == thread.rows
+    assert [(n.ref, n.message) for n in worker.notices] == [
+        (n.ref, n.message) for n in thread.notices
+    ]
+    assert again.unchanged == len(worker.created) and not again.created
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x01binary", "holds binary data"),
+        (b"Name,Email\n#1,a@b.c\n", "Lineitem quantity"),
+    ],
+)
+async def test_a_file_the_worker_refuses_is_refused_the_same(
+    tmp_path: Path, clock: FixedClock, content: bytes, message: str
+) -> None:
+    bad = tmp_path / "orders.csv"
+    bad.write_bytes(content)
+    said: list[str] = []
+    async with open_shop(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", clock) as shop:
+        for threshold in (NEVER, 0):
+            shop.imports.process_min_bytes = threshold
+            with pytest.raises(InvalidInput) as refused:
+                await shop.imports.import_file(bad, "shopify")
+            said.append(str(refused.value))
+    assert said[0] == said[1] and message in said[0]
