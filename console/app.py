@@ -17,60 +17,89 @@ import time
 # when Textual is first imported: so before it, here. An explicit TEXTUAL_FPS wins.
 os.environ.setdefault("TEXTUAL_FPS", "120")
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 
-from console.commands import OrderCommands, ScreenCommands, ToolCommands
-from screens.confirm import ConfirmDialog
-from screens.help import HelpScreen, KeyHelp
-from screens.memo_dialog import MemoDialog
-from screens.new_order import NewOrderScreen
-from screens.order import OrderScreen
-from screens.order_edit import OrderEditScreen
-from screens.outbox import OutboxScreen
-from screens.pack import BackorderDialog, PackScreen, WeightDialog
-from screens.payment_dialogs import ChargeDialog, RefundDialog
-from screens.ports import ConsoleServices
-from screens.prompt_dialog import PromptDialog
-from screens.purchasing import PurchasingScreen
-from screens.queue import QueueScreen
-from screens.returns import ReturnsScreen
 from screens.starting import StartingScreen
-from screens.status_dialog import StatusDialog
-from screens.tracking import TrackingScreen
 from screens.widgets.lazy_table import LazyTable
 from screens.widgets.scan_field import ScanField, SlipCatcher
 from styles import tcss
 
+# The first frame waits for every import above: the screens (and the view dataclasses they
+# render) are imported when first shown, after it.
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+    from screens.help import KeyHelp
+    from screens.ports import ConsoleServices
+
 DARK = "textual-dark"
 LIGHT = "textual-light"
 
-# Every class whose bindings carry ids a `[keys]` table may remap.
-KEYED: tuple[type[DOMNode], ...] = (
-    QueueScreen,
-    OrderScreen,
-    PackScreen,
-    WeightDialog,
-    BackorderDialog,
-    StatusDialog,
-    MemoDialog,
-    ConfirmDialog,
-    TrackingScreen,
-    OutboxScreen,
-    NewOrderScreen,
-    OrderEditScreen,
-    ReturnsScreen,
-    PurchasingScreen,
-    ChargeDialog,
-    RefundDialog,
-    PromptDialog,
-    HelpScreen,
-    LazyTable,
-)
+
+@cache
+def keyed() -> tuple[type[DOMNode], ...]:
+    """Every class whose bindings carry ids a `[keys]` table may remap."""
+    from screens.confirm import ConfirmDialog
+    from screens.help import HelpScreen
+    from screens.memo_dialog import MemoDialog
+    from screens.new_order import NewOrderScreen
+    from screens.order import OrderScreen
+    from screens.order_edit import OrderEditScreen
+    from screens.outbox import OutboxScreen
+    from screens.pack import BackorderDialog, PackScreen, WeightDialog
+    from screens.payment_dialogs import ChargeDialog, RefundDialog
+    from screens.prompt_dialog import PromptDialog
+    from screens.purchasing import PurchasingScreen
+    from screens.queue import QueueScreen
+    from screens.returns import ReturnsScreen
+    from screens.status_dialog import StatusDialog
+    from screens.tracking import TrackingScreen
+
+    return (
+        QueueScreen,
+        OrderScreen,
+        PackScreen,
+        WeightDialog,
+        BackorderDialog,
+        StatusDialog,
+        MemoDialog,
+        ConfirmDialog,
+        TrackingScreen,
+        OutboxScreen,
+        NewOrderScreen,
+        OrderEditScreen,
+        ReturnsScreen,
+        PurchasingScreen,
+        ChargeDialog,
+        RefundDialog,
+        PromptDialog,
+        HelpScreen,
+        LazyTable,
+    )
+
+
+def _order_commands() -> type[Provider]:
+    from console.commands import OrderCommands
+
+    return OrderCommands
+
+
+def _screen_commands() -> type[Provider]:
+    from console.commands import ScreenCommands
+
+    return ScreenCommands
+
+
+def _tool_commands() -> type[Provider]:
+    from console.commands import ToolCommands
+
+    return ToolCommands
 
 
 class StartFailed(Exception):
@@ -78,7 +107,7 @@ class StartFailed(Exception):
 
 
 # Builds the services and says which keys the user remapped (both come from the settings).
-Starting = Callable[[], Awaitable[tuple[ConsoleServices, Mapping[str, str]]]]
+Starting = Callable[[], Awaitable[tuple["ConsoleServices", Mapping[str, str]]]]
 # Keys that act while the services load; every other key waits for the queue.
 STARTUP_KEYS = frozenset({"ctrl+q", "ctrl+c"})
 
@@ -106,7 +135,7 @@ class PacklineApp(App[None]):
         Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.theme"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit"),
     ]
-    COMMANDS = App.COMMANDS | {OrderCommands, ScreenCommands, ToolCommands}
+    COMMANDS = App.COMMANDS | {_order_commands, _screen_commands, _tool_commands}
     services: ConsoleServices  # set once started (see `started`)
 
     def __init__(
@@ -142,7 +171,10 @@ class PacklineApp(App[None]):
 
     def _use_keymap(self, keymap: Mapping[str, str]) -> None:
         self.user_keymap = dict(keymap)
-        known = binding_ids((type(self), *KEYED))
+        if not keymap:  # nothing to check: and the screens stay unimported until shown
+            self.unknown_keys, self.known_keymap = [], {}
+            return
+        known = binding_ids((type(self), *keyed()))
         self.unknown_keys = sorted(set(self.user_keymap) - known)
         self.known_keymap = {k: v for k, v in self.user_keymap.items() if k in known}
 
@@ -178,6 +210,10 @@ class PacklineApp(App[None]):
 
     def open_slip(self, number: int) -> None:
         """A slip scanned: on the queue, pack that order (if it is packable); else open it."""
+        from screens.order import OrderScreen
+        from screens.pack import PackScreen
+        from screens.queue import QueueScreen
+
         if isinstance(self.screen, QueueScreen):
             self.push_screen(OrderScreen(self.services, number))
             self.push_screen(PackScreen(self.services, number, quiet_if_unpackable=True))
@@ -207,6 +243,8 @@ class PacklineApp(App[None]):
             return
         self.services = services
         self._use_keymap(keymap)
+        from screens.queue import QueueScreen
+
         await self.switch_screen(QueueScreen(self.services))
         for mounted in self._open_screens(queue=False):
             await mounted
@@ -216,6 +254,10 @@ class PacklineApp(App[None]):
 
     def _open_screens(self, *, queue: bool = True) -> list[Awaitable[Any]]:
         """The queue, and the order (or its pack screen) asked for on the command line."""
+        from screens.order import OrderScreen
+        from screens.pack import PackScreen
+        from screens.queue import QueueScreen
+
         if self.known_keymap:
             self.set_keymap(self.known_keymap)
         if self.run_worker_on_mount:
@@ -254,6 +296,8 @@ class PacklineApp(App[None]):
 
     def open_order(self, number: int) -> None:
         """Open an order from anywhere (the command palette)."""
+        from screens.order import OrderScreen
+
         if isinstance(self.screen, OrderScreen) and self.screen.ref == number:
             return
         self.push_screen(OrderScreen(self.services, number))
@@ -262,6 +306,8 @@ class PacklineApp(App[None]):
         self.theme = LIGHT if self.current_theme.dark else DARK
 
     def action_help(self) -> None:
+        from screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.key_help(), self.screen_title()))
@@ -282,6 +328,8 @@ class PacklineApp(App[None]):
 
     def key_help(self) -> list[KeyHelp]:
         """Every active key of the current screen, grouped by where it is defined."""
+        from screens.help import KeyHelp
+
         places: dict[str, list[KeyHelp]] = {}
         for key, active in self.screen.active_bindings.items():
             binding = active.binding

@@ -19,7 +19,7 @@ import click
 
 from screens.untrusted import one_line, visible
 from services.errors import ConfigError, DatabaseError, Refused
-from services.order_query import SORTS, OrderFilter, Sort
+from services.queue_sort import SORTS, Sort
 from services.statuses import HoldReason, Status, parse_enum
 
 # Start-up is import time: SQLAlchemy, pydantic and every service cost ~0.9 s together, so
@@ -323,6 +323,8 @@ def orders_list(
     as_json: bool,
 ) -> None:
     """List orders, newest first."""
+    from services.order_query import OrderFilter
+
     try:
         flt = OrderFilter(
             status=_status_option(status),
@@ -381,7 +383,7 @@ def orders_show(ctx: Context, ref: str, as_json: bool) -> None:
 
 
 def _print_detail(d: OrderDetail) -> None:
-    from services.views import money
+    from services.display import money
 
     r = d.row
     hold = f" ({r.hold_reason.value})" if r.hold_reason else ""

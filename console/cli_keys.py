@@ -9,12 +9,12 @@ import click
 @click.option("--json", "as_json", is_flag=True)
 def keys_cmd(as_json: bool) -> None:
     """List the console's keys and their binding ids (for `[keys]` in the config file)."""
-    from console.app import KEYED, PacklineApp, remappable
+    from console.app import PacklineApp, keyed, remappable
     from console.cli import emit
 
     rows = [
         {"where": cls.__name__, "key": item.key, "id": item.id, "does": item.description}
-        for cls, item in remappable((PacklineApp, *KEYED))
+        for cls, item in remappable((PacklineApp, *keyed()))
     ]
     if as_json:
         emit(rows)

@@ -15,9 +15,9 @@ import click
 
 from screens.untrusted import one_line, visible
 from services.amounts import parse_amount, parse_line_spec
+from services.display import money
 from services.errors import InvalidInput
 from services.statuses import PaymentMethod
-from services.views import money
 
 if TYPE_CHECKING:
     from console.cli import Context

@@ -12,8 +12,8 @@ from datetime import datetime
 from rich.text import Text
 
 from screens.untrusted import one_line, visible
+from services.display import RISK_HIGH_AT, money, risk_flag
 from services.statuses import PaymentStatus, Status
-from services.views import RISK_HIGH_AT, money, risk_flag
 from services.workflow import Workflow
 
 STATUS_STYLE: dict[Status, str] = {

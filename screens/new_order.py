@@ -42,6 +42,7 @@ from screens.base import FailureReports, after_typing
 from screens.format import money_text, safe_line
 from screens.ports import ConsoleServices
 from screens.untrusted import visible
+from services.display import money
 from services.errors import Refused
 from services.order_entry_spec import (
     SHIPPING_METHODS,
@@ -52,7 +53,7 @@ from services.order_entry_spec import (
     ProductChoice,
 )
 from services.statuses import PaymentMethod
-from services.views import OrderDetail, money
+from services.views import OrderDetail
 from styles import tcss
 
 SEARCH_DELAY = 0.2

@@ -34,6 +34,7 @@ from screens.new_order import entry_of, split_quantity
 from screens.ports import ConsoleServices
 from screens.prompt_dialog import PromptDialog
 from screens.untrusted import visible
+from services.display import money
 from services.errors import Conflict, Refused
 from services.order_edit_spec import EditResult, OrderEdit
 from services.order_entry_spec import (
@@ -45,7 +46,7 @@ from services.order_entry_spec import (
     rebase,
     rows_of,
 )
-from services.views import OrderDetail, money
+from services.views import OrderDetail
 from styles import tcss
 
 SEARCH_DELAY = 0.2

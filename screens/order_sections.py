@@ -23,13 +23,13 @@ from screens.format import (
     safe_line,
     status_text,
 )
+from services.display import money
 from services.risk import is_po_box
 from services.views import (
     AddressView,
     HistoryEntry,
     NotificationView,
     OrderDetail,
-    money,
 )
 from services.workflow import Workflow
 

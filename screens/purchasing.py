@@ -33,10 +33,10 @@ from screens.format import safe_line
 from screens.ports import ConsoleServices, wake_notifications
 from screens.prompt_dialog import PromptDialog
 from screens.untrusted import visible
+from services.display import money
 from services.errors import Conflict
 from services.po_views import PlanLine, POPlan, POResult, PurchaseOrderView, VendorChoice
 from services.statuses import POStatus
-from services.views import money
 from styles import tcss
 
 METHOD_LABEL = {"email": "e-mail", "edi": "EDI", "manual": "by hand"}

@@ -24,13 +24,7 @@ from textual.widgets import Footer, Input, Static, Tab, Tabs
 from screens.base import FailureReports
 from screens.confirm import ConfirmDialog
 from screens.format import (
-    date_long,
-    date_short,
-    money_text,
-    payment_text,
-    risk_text,
     safe_line,
-    status_text,
 )
 from screens.live import LiveUpdates
 from screens.memo_dialog import MemoDialog
@@ -38,20 +32,19 @@ from screens.order import OrderScreen
 from screens.outbox import OutboxScreen
 from screens.pack import PackScreen
 from screens.ports import ConsoleServices, OrderQueries
+from screens.queue_columns import ALL, queue_columns
 from screens.status_dialog import StatusDialog, StatusOutcome, Target
 from screens.widgets.keyset_window import Chunk
-from screens.widgets.lazy_table import Column, LazyTable
+from screens.widgets.lazy_table import LazyTable
 from services.changes import Changes
 from services.order_query import SORTS, OrderFilter
 from services.statuses import Status
 from services.views import OrderDetail, OrderRow
-from services.workflow import Workflow
 from styles import tcss
 
 POLL_SECONDS = 1.0
 SEARCH_DELAY = 0.25
 WIDE = 110
-ALL = "tab-all"
 
 
 class QueueSource:
@@ -91,38 +84,6 @@ class QueueSource:
             more_before=page.next_cursor is not None,
             more_after=False,
         )
-
-
-def queue_columns(workflow: Workflow, *, wide: bool) -> list[Column[OrderRow]]:
-    def date(row: OrderRow) -> Text:
-        return Text(date_long(row.placed_at) if wide else date_short(row.placed_at))
-
-    def money(row: OrderRow) -> Text:
-        return money_text(row.total, row.currency)
-
-    def status(row: OrderRow) -> Text:
-        text = status_text(workflow, row.status)
-        if wide and row.hold_reason is not None:
-            text.append(f" ({row.hold_reason.value.replace('_', ' ')})", style="dim")
-        return text
-
-    def memo(row: OrderRow) -> Text:
-        if not row.flags:
-            return safe_line(row.last_memo)
-        # ⚑: an import or a check left a warning (the order screen lists them).
-        return Text.assemble(("⚑ ", "bold yellow"), safe_line(row.last_memo or row.flags[0]))
-
-    return [
-        Column("#", lambda r: Text(str(r.number)), 7, justify="right"),
-        Column("Date", date, 10 if wide else 6),
-        Column("Customer", lambda r: safe_line(r.customer.name), 10, flex=3, max_width=32),
-        Column("Qty", lambda r: Text(str(r.items)), 3, justify="right"),
-        Column("Total", money, 10 if wide else 9, justify="right"),
-        Column("Payment", lambda r: payment_text(r.payment_status), 8, flex=1, max_width=11),
-        Column("Status", status, 11, flex=1, max_width=36),
-        Column("Memo", memo, 5, flex=3),
-        Column("Risk", lambda r: risk_text(r.risk_score, r.risk_high_at), 4),
-    ]
 
 
 def _tab_binding(digit: int) -> Binding:

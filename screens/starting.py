@@ -8,18 +8,22 @@ the real queue in its place; keys typed meanwhile are held by the app and replay
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 
-from screens.queue import ALL, queue_columns
+from screens.queue_columns import ALL, queue_columns
 from screens.untrusted import one_line
 from screens.widgets.lazy_table import LazyTable
-from services.views import OrderRow
 from services.workflow import Workflow
 from styles import tcss
+
+if TYPE_CHECKING:
+    from services.views import OrderRow
 
 
 class StartingScreen(Screen[None]):
@@ -37,12 +41,13 @@ class StartingScreen(Screen[None]):
             label = self.workflow.labels.get(status, status.value)
             tabs.append(Tab(Content.assemble((f"{digit} ", "dim"), label, " ", ("…", "bold"))))
         yield Tabs(*tabs, id="status-tabs")
-        yield LazyTable[OrderRow](
+        table: LazyTable[OrderRow] = LazyTable(
             queue_columns(self.workflow, wide=False),
             key=lambda row: row.number,
             empty_message="opening the database…",
             id="orders",
         )
+        yield table
         where = f"opening {one_line(self.where, 60)}…" if self.where else "opening…"
         yield Static(Text(where), id="queue-status", markup=False)
         yield Footer()

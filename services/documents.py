@@ -33,12 +33,13 @@ from sqlalchemy import select
 
 from services.barcodes import ORDER_PREFIX
 from services.db import Database
+from services.display import money
 from services.errors import InvalidInput, NotFound
 from services.models import OrderLine, ProductVendor, Vendor
 from services.orders import OrderService
 from services.settings import Settings
 from services.uow import Clock, UnitOfWork, utcnow
-from services.views import Document, LineView, OrderDetail, ShipmentView, money
+from services.views import Document, LineView, OrderDetail, ShipmentView
 
 if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment

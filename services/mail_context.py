@@ -19,12 +19,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from services.carriers import tracking_url
+from services.display import money
 from services.models import Order, OrderLine, Payment, Shipment
 from services.orders import address_view
 from services.settings import Settings
 from services.statuses import HoldReason, PaymentStatus, Status
 from services.uow import UnitOfWork
-from services.views import ShipmentView, money
+from services.views import ShipmentView
 from services.workflow import Workflow
 
 CARRIER_NAMES = {"ups": "UPS", "fedex": "FedEx", "usps": "USPS", "dhl": "DHL", "post": "Post"}

@@ -23,6 +23,7 @@ from sqlalchemy import exists, or_, select
 
 from services import outbox, search
 from services.db import Database
+from services.display import money
 from services.errors import InvalidInput, NotFound, Refused
 from services.inventory import InventoryService, shortage_memo
 from services.models import (
@@ -41,7 +42,6 @@ from services.order_edit_spec import EditResult, OrderEdit
 from services.orders import OrderService
 from services.statuses import Fulfillment, Status
 from services.uow import Clock, UnitOfWork, utcnow
-from services.views import money
 from services.workflow import Request
 
 S = Status

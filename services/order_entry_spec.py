@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.display import money
 from services.errors import InvalidInput
 from services.order_edit_spec import OrderEdit
 from services.statuses import Status
-from services.views import OrderDetail, money
+from services.views import OrderDetail
 
 SHIPPING_METHODS = ("standard", "express", "overnight", "pickup", "freight")
 # Orders the edit service refuses (services/order_edits.EDITABLE is the rest; a test keeps

@@ -8,14 +8,11 @@ the database layer (the import-linter contract forbids SQLAlchemy in screens);
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from services.queue_sort import SORTS as SORTS
+from services.queue_sort import Sort as Sort
 from services.statuses import Status
 from services.views import OrderRow, Page
-
-Sort = Literal["date", "total", "number", "status"]
-# "status": in lifecycle order (new, processing, …), newest first within each status.
-SORTS: tuple[Sort, ...] = ("date", "total", "number", "status")
 
 
 @dataclass(frozen=True)

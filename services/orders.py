@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from services import outbox, search, status_counts
 from services.carriers import tracking_url
 from services.db import Database
+from services.display import RISK_HIGH_AT
 from services.errors import InvalidInput
 from services.models import (
     Address,
@@ -44,7 +45,6 @@ from services.order_query import Sort as Sort
 from services.statuses import Fulfillment, HoldReason, PaymentMethod, Status
 from services.uow import Clock, UnitOfWork, utcnow
 from services.views import (
-    RISK_HIGH_AT,
     AddressView,
     CustomerView,
     HistoryEntry,

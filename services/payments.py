@@ -46,6 +46,7 @@ from sqlalchemy import select, update
 from services import outbox
 from services.amounts import MAX_AMOUNT
 from services.db import Database
+from services.display import money
 from services.errors import InvalidInput, Refused
 from services.gateways import (
     Gateway,
@@ -85,7 +86,6 @@ from services.views import (
     PaymentSummary,
     PaymentView,
     RefundableLine,
-    money,
 )
 from services.workflow import PAID_ENOUGH, Change, Effect, Request
 

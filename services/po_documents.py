@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from services import edi_x12
-from services.views import money
+from services.display import money
 
 UNIT = "EA"
 _FILE_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

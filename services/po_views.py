@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.views import iso
+from services.display import iso
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.views import OrderDetail, PaymentResult, iso, money
+from services.display import iso, money
+from services.views import OrderDetail, PaymentResult
 
 RMA_PREFIX = "RMA-"
 REQUESTED = "requested"

@@ -38,6 +38,7 @@ from sqlalchemy.orm import selectinload
 
 from services import outbox
 from services.db import Database
+from services.display import money
 from services.errors import InvalidInput, NotFound, Refused
 from services.inventory import InventoryService
 from services.models import (
@@ -70,7 +71,7 @@ from services.return_views import (
 )
 from services.statuses import Fulfillment, HoldReason, PaymentStatus, Status
 from services.uow import Clock, UnitOfWork, utcnow
-from services.views import OrderDetail, PaymentResult, money
+from services.views import OrderDetail, PaymentResult
 from services.workflow import Request
 
 S = Status

@@ -11,30 +11,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from services.display import RISK_HIGH_AT, iso, money, risk_flag
 from services.statuses import HoldReason, PaymentStatus, Status
 
 T = TypeVar("T")
-
-RISK_REVIEW_AT = 1
-RISK_HIGH_AT = 60
-
-
-def money(cents: int, currency: str = "USD") -> str:
-    sign = "-" if cents < 0 else ""
-    whole, frac = divmod(abs(cents), 100)
-    symbol = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}.get(currency, "")
-    text = f"{sign}{symbol}{whole:,}.{frac:02d}"
-    return text if symbol else f"{text} {currency}"
-
-
-def iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def risk_flag(score: int, high_at: int = RISK_HIGH_AT) -> str:
-    if score >= high_at:
-        return "high"
-    return "review" if score >= RISK_REVIEW_AT else ""
 
 
 @dataclass(frozen=True)

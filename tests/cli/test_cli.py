@@ -291,13 +291,13 @@ def test_sub_command_modules_load_only_when_run_and_names_match() -> None:
 def test_keys_lists_every_binding_id_the_config_can_remap() -> None:
     from click.testing import CliRunner
 
-    from console.app import KEYED, PacklineApp, binding_ids
+    from console.app import PacklineApp, binding_ids, keyed
     from console.cli import cli
 
     result = CliRunner().invoke(cli, ["keys", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert {r["id"] for r in rows} == binding_ids((PacklineApp, *KEYED))
+    assert {r["id"] for r in rows} == binding_ids((PacklineApp, *keyed()))
     assert {
         "where": "OrderScreen",
         "key": "v",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
 
-from console.app import DARK, KEYED, LIGHT, PacklineApp, binding_ids
+from console.app import DARK, LIGHT, PacklineApp, binding_ids, keyed
 from screens.help import HelpScreen
 from screens.order import OrderScreen
 from screens.queue import QueueScreen
@@ -67,11 +67,11 @@ async def test_keys_are_remapped_by_binding_id(shop: Services, tmp_path: object)
 
 
 def test_every_binding_has_an_id_and_ids_are_unique_per_class() -> None:
-    for cls in (PacklineApp, *KEYED):
+    for cls in (PacklineApp, *keyed()):
         ids = [b.id for b in cls.BINDINGS if hasattr(b, "id") and b.show]  # type: ignore[union-attr]
         assert None not in ids, cls
     assert {"queue.search", "order.set_status", "status.save_email", "app.help"} <= binding_ids(
-        (PacklineApp, *KEYED)
+        (PacklineApp, *keyed())
     )
 
 
@@ -143,7 +143,7 @@ def test_stylesheets_ship_with_the_package() -> None:
     root = Path(__file__).resolve().parents[2]
     data = tomllib.loads((root / "pyproject.toml").read_text())
     assert "*.tcss" in data["tool"]["setuptools"]["package-data"]["styles"]
-    for cls in (PacklineApp, *KEYED):
+    for cls in (PacklineApp, *keyed()):
         css = getattr(cls, "CSS_PATH", None)
         if css is None:
             continue

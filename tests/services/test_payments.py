@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services.container import Services
+from services.display import money
 from services.errors import InvalidInput, Refused
 from services.gateways import GatewayNotConfigured
 from services.models import (
@@ -30,7 +31,6 @@ from services.roles import NotAllowed
 from services.seed import seed_database
 from services.settings import load_settings
 from services.statuses import HoldReason, PaymentMethod, PaymentStatus, Status
-from services.views import money
 from tests.conftest import FixedClock
 from tests.services.test_payments_support import KEY, FakeGateway, Step, fake_gateway
 
