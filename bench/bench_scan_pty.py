@@ -1,21 +1,28 @@
 """Scanning at the bench, measured end to end; prints figures.
 
-1. In the app (headless, the real PackScreen on a seeded SQLite file): 1,000 scans, one
-   at a time as a scanner types them (every key of a code and its Enter handed to the
-   driver at once). Per scan, from the Enter key event: until the service has saved it
-   (its transaction committed) and until the frame showing the result is drawn. Then the
-   journal is read back through another connection: all saved, in order.
+1. In the app (headless, the real PackScreen on a seeded SQLite file, the live feed
+   polling it as in the console): rounds of 1,000 scans, one at a time as a scanner's
+   buffered keys reach the app (every key of a code and its Enter handed to the driver at
+   once, the next scan as soon as the last one is drawn). Per scan, from the Enter key
+   event: until the service has saved it (its transaction committed) and until the frame
+   showing the result is drawn (headless: composed, not written to a terminal). The
+   verdict: p99 of Enter -> screen updated against the goal, 10 ms. CPU per scan, all
+   threads and the event loop's alone: what is ours whatever the machine's load (the
+   latencies also wait for the CPU when others use it; the load average is printed).
+   Then the journal is read back through another connection: all saved, in order.
 2. Through a real pty: `packline pack REF` in tmux, scans typed with `tmux send-keys` at
    50 scans/s (each code and its Enter in one call), then the journal is compared with
    what was sent: scans lost, and scans out of order. Goal: 0 and 0.
 
-    .venv/bin/python bench/bench_scan_pty.py [--scans 1000] [--pty-scans 500] [--rate 50]
+    .venv/bin/python bench/bench_scan_pty.py [--scans 1000] [--repeats 3] [--no-live]
+        [--pty-scans 500] [--rate 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import shlex
@@ -34,7 +41,7 @@ from sqlalchemy import select, update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from console.app import PacklineApp  # noqa: E402
+from console.app import PacklineApp  # noqa: E402  (sets TEXTUAL_FPS before textual loads)
 from screens.pack import PackScreen  # noqa: E402
 from services.container import Services  # noqa: E402
 from services.db import Database  # noqa: E402
@@ -48,6 +55,7 @@ from tests.screens.burst import burst  # noqa: E402
 # Seed 7: stock products, not serialised.
 PRODUCTS = {"PL-10144": "614141001446", "PL-10151": "614141001514"}
 PACKLINE = Path(sys.executable).parent / "packline"
+GOAL_MS = 10.0
 
 
 def pct(values: list[float], p: float) -> float:
@@ -107,41 +115,108 @@ async def journal(url: str, number: int) -> list[str]:
         await db.dispose()
 
 
-async def in_app(scans: int) -> None:
+class Timings:
+    """Per scan, in ms from its Enter: saved (committed) and screen updated (drawn)."""
+
+    def __init__(self) -> None:
+        self.saved: list[float] = []
+        self.drawn: list[float] = []
+
+    def add(self, saved: float, drawn: float) -> None:
+        self.saved.append(saved * 1000)
+        self.drawn.append(drawn * 1000)
+
+
+def summary(name: str, values: list[float]) -> str:
+    return (
+        f"  {name:<24} p50 {statistics.median(values):6.2f} ms  "
+        f"p90 {pct(values, 90):6.2f} ms  p99 {pct(values, 99):6.2f} ms  "
+        f"max {max(values):6.2f} ms  over 10 ms: {sum(v > 10 for v in values)}"
+    )
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def in_app(scans: int, repeats: int, live: bool) -> bool:
+    """`repeats` rounds of `scans` scans in one app; True when the goal was met overall."""
+    gen2: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            gen2.append(time.perf_counter())
+
     with tempfile.TemporaryDirectory() as tmp:
-        url, number, codes = await make_shop(Path(tmp) / "shop.sqlite", scans)
+        url, number, codes = await make_shop(Path(tmp) / "shop.sqlite", scans * repeats)
         services = await Services.open(load_settings(db=url, operator="bench"))
+        feed = services.live
+        if not live:
+            services.live = None  # type: ignore[assignment]  # the screens then follow nothing
         app = PacklineApp(services, pack=str(number))
+        rounds: list[Timings] = []
         try:
             async with app.run_test(size=(80, 24)) as pilot:
                 while not (isinstance(app.screen, PackScreen) and app.screen.session):
                     await pilot.pause(0.01)
                 screen = app.screen
                 assert isinstance(screen, PackScreen)
-                started = time.perf_counter()
-                for i, code in enumerate(codes, 1):
-                    burst(app, code + "\n")
-                    while len(screen.latencies) < i:  # noqa: ASYNC110 (the screen's own count)
-                        await asyncio.sleep(0.001)
-                elapsed = time.perf_counter() - started
-                saved = [s * 1000 for s, _ in screen.latencies]
-                drawn = [d * 1000 for _, d in screen.latencies]
+                drawn = asyncio.Event()
+                measured = screen._measured
+
+                def hook(at: float, saved: float) -> None:  # the screen's own measurement
+                    measured(at, saved)
+                    drawn.set()
+
+                screen._measured = hook  # type: ignore[method-assign]
+                await pilot.pause(0.5)  # the app settles (first frames, the feed's baseline)
+                gc.callbacks.append(on_gc)
+                for r in range(repeats):
+                    timings = Timings()
+                    started, cpu, loop_cpu = time.perf_counter(), time.process_time(), 0.0
+                    loop_cpu = time.thread_time()  # this thread runs the event loop
+                    for code in codes[r * scans : (r + 1) * scans]:
+                        drawn.clear()
+                        burst(app, code + "\n")
+                        await drawn.wait()
+                        saved_s, drawn_s = screen.latencies[-1]
+                        timings.add(saved_s, drawn_s)
+                    elapsed = time.perf_counter() - started
+                    cpu = (time.process_time() - cpu) * 1000 / scans
+                    loop_cpu = (time.thread_time() - loop_cpu) * 1000 / scans
+                    rounds.append(timings)
+                    print(
+                        f"round {r + 1}: {scans} scans in {elapsed:.1f} s, load {load()}; "
+                        f"CPU per scan {cpu:.2f} ms (event loop {loop_cpu:.2f} ms, the rest "
+                        "SQLite's threads)"
+                    )
+                    print(summary("Enter -> saved", timings.saved))
+                    print(summary("Enter -> screen updated", timings.drawn))
+                gc.callbacks.remove(on_gc)
         finally:
+            services.live = feed
             await services.close()
         stored = await journal(url, number)
-    print(f"in the app, {scans} scans one after another on SQLite ({elapsed:.1f} s):")
-    frame = [d - s for s, d in zip(saved, drawn, strict=True)]
-    for name, values in (
-        ("Enter -> saved", saved),
-        ("Enter -> screen updated", drawn),
-        ("saved -> screen updated", frame),  # Textual draws at most 60 frames/s: <= 16.7 ms
-    ):
-        print(
-            f"  {name:<24} p50 {statistics.median(values):6.2f} ms  "
-            f"p90 {pct(values, 90):6.2f} ms  p99 {pct(values, 99):6.2f} ms  "
-            f"max {max(values):6.2f} ms  over 10 ms: {sum(v > 10 for v in values)}"
-        )
-    print(f"  journal: {len(stored)} of {scans} saved, in order: {stored == codes}")
+    saved = [v for t in rounds for v in t.saved]
+    drawn_ms = [v for t in rounds for v in t.drawn]
+    total = scans * repeats
+    print(f"all {total} scans (live feed {'on' if live else 'off'}):")
+    print(summary("Enter -> saved", saved))
+    print(summary("Enter -> screen updated", drawn_ms))
+    print(
+        "  saved -> screen updated  "
+        f"p50 {statistics.median([d - s for s, d in zip(saved, drawn_ms, strict=True)]):.2f} ms; "
+        f"full garbage collections meanwhile: {len(gen2)}"
+    )
+    print(f"  journal: {len(stored)} of {total} saved, in order: {stored == codes}")
+    best = min(pct(t.drawn, 99) for t in rounds)
+    met = pct(drawn_ms, 99) <= GOAL_MS
+    print(
+        f"  verdict: Enter -> screen updated (saved first) p99 {pct(drawn_ms, 99):.2f} ms "
+        f"(best round {best:.2f} ms): goal p99 <= {GOAL_MS:g} ms "
+        f"{'MET' if met else 'NOT MET'} on this machine at load {load()}"
+    )
+    return met
 
 
 def tmux(*args: str, env: dict[str, str]) -> str:
@@ -200,11 +275,17 @@ def through_pty(scans: int, rate: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scans", type=int, default=1000)
-    parser.add_argument("--pty-scans", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of --scans")
+    parser.add_argument("--no-live", action="store_true", help="without the live feed")
+    parser.add_argument("--pty-scans", type=int, default=500, help="0: skip the pty part")
     parser.add_argument("--rate", type=float, default=50.0)
     args = parser.parse_args()
-    asyncio.run(in_app(args.scans))
-    through_pty(args.pty_scans, args.rate)
+    from textual import constants  # after console.app: it sets TEXTUAL_FPS first
+
+    print(f"load average {load()} on {os.cpu_count()} CPUs; TEXTUAL_FPS {constants.MAX_FPS}")
+    asyncio.run(in_app(args.scans, args.repeats, live=not args.no_live))
+    if args.pty_scans:
+        through_pty(args.pty_scans, args.rate)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ class LiveUpdates:
                         self.offline = not item.up
                         self.on_link(item)
                     elif isinstance(item, Changes):
-                        if getattr(self, "is_current", True):
+                        if in_view(self):
                             self.on_changes(item)
                         else:  # under another screen (the order under its pack screen):
                             self._missed = True  # catch up once, when shown again
@@ -123,6 +123,21 @@ class LiveUpdates:
         else:
             self.notify("the database is back", title="Reconnected", markup=False)
             self.on_changes(Changes(overflow=True))  # whatever happened meanwhile: reload
+
+
+def in_view(screen: object) -> bool:
+    """On the terminal: the top screen, or one only see-through screens (dialogs) cover.
+
+    Not Textual's `is_current`: it also counts the screen right under the top one, however
+    opaque the top is, so the order under its pack screen reloaded on every report of a
+    scan (its footer recomposed, the pack screen was repainted: the packer's scans waited).
+    """
+    app = getattr(screen, "app", None)
+    stack = getattr(app, "screen_stack", None)
+    if not stack or screen not in stack:
+        return bool(getattr(screen, "is_current", True))  # not a screen on a stack (tests)
+    above = stack[stack.index(screen) + 1 :]
+    return all(s.styles.background.a < 1 for s in above)
 
 
 def changed_by_someone_else(changes: Changes, number: int, version: int, me: str) -> str | None:

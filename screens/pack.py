@@ -7,28 +7,36 @@ the database's commit. The keys (and the command barcodes the service knows) go 
 the same queue, so an undo pressed during a burst undoes the scan before it, not one
 after. A refused scan rings the bell and flashes the message bar red: many terminals mute
 the bell. Closing the screen releases the claim (`leave`); the counts stay.
+
+Fast enough for a scanner (bench/bench_scan_pty.py): a scan repaints only the one-line
+widgets it changed (header, its line's row, the message), never asks for a layout unless
+the message needs another number of lines, and the scan field draws nothing while a
+scanner types. The first pack screen freezes the heap the console has built (`gc.freeze`):
+a full collection walked all of it, a 100-150 ms pause every thousand scans or so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Protocol, cast
 
-from rich.table import Table
 from rich.text import Text
 from textual._time import get_time as now  # the clock Key.time is read from
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 
 from screens.base import FailureReports
 from screens.confirm import ConfirmDialog
 from screens.live import LiveUpdates
+from screens.pack_lines import PackLines
 from screens.ports import ConsoleServices, may
 from screens.untrusted import visible
 from screens.widgets.scan_field import ScanField
@@ -38,7 +46,6 @@ from services.pack_errors import NotPackable, PackClaimed
 from services.roles import Action
 from services.views import (
     PackageView,
-    PackLineView,
     PackProgress,
     PackSessionView,
     ScanOutcome,
@@ -48,7 +55,6 @@ from styles import tcss
 
 FLASH_SECONDS = 1.0
 TAKE_OVER = Action.TAKE_OVER_PACK
-BAR_WIDTH = 12
 LATENCIES_KEPT = 5000
 
 
@@ -84,42 +90,24 @@ class PackOperations(Protocol):
     ) -> PackageView: ...
 
 
+_heap_frozen = False
+
+
+def freeze_heap() -> None:
+    """Once per process: what exists now (textual, the services, their imports) is kept
+    out of the garbage collector's full passes, which otherwise walk it all mid-scan."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.freeze()
+
+
 def pack_service(services: object) -> PackOperations:
     return cast(PackOperations, services.packing)  # type: ignore[attr-defined]
 
 
 # One unit of work for the worker: how to call the service, and when Enter arrived.
 Job = tuple[Callable[[int], Awaitable[ScanResult]], float | None]
-
-
-def bar(line: PackLineView, width: int = BAR_WIDTH) -> Text:
-    if not line.packable:
-        return Text("drop-ship", style="dim italic")
-    total = max(line.ordered - line.shipped, 0)
-    filled = width if total == 0 else round(width * min(line.packed, total) / total)
-    style = "green" if line.done else "yellow"
-    return Text.assemble(("█" * filled, style), ("░" * (width - filled), "dim"))
-
-
-def lines_table(progress: PackProgress) -> Table:
-    table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
-    table.add_column("SKU", no_wrap=True)
-    table.add_column("Item", ratio=1, no_wrap=True, overflow="ellipsis")
-    table.add_column("Bin", no_wrap=True)
-    table.add_column("Packed", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True)
-    for ln in progress.lines:
-        mark = "✓ " if ln.packable and ln.done else ""
-        style = "green" if ln.packable and ln.done else ("dim" if not ln.packable else "")
-        serial = " (serial)" if ln.serialized else ""
-        table.add_row(
-            Text(visible(ln.sku), style=style),
-            Text(visible(ln.name) + serial),
-            Text(visible(ln.bin)),
-            Text(f"{mark}{ln.packed}/{ln.ordered - ln.shipped}", style=style),
-            bar(ln),
-        )
-    return table
 
 
 def grams_of(text: str) -> int | None:
@@ -261,7 +249,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.ref = ref
         self.session: PackSessionView | None = None
         self.progress: PackProgress | None = None
-        self.progress_shape = -1  # lines drawn last time
+        self.message_height = -1  # lines the message bar took last time
         self.weights: dict[int, int | None] = {}
         self.last: ScanResult | None = None
         self.jobs: asyncio.Queue[Job] = asyncio.Queue()
@@ -281,14 +269,19 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         )
         yield Static(Text(opening), id="pack-header")
         with Vertical(id="pack-body"):
-            yield Static(id="pack-lines", markup=False)
+            yield PackLines(id="pack-lines")
         with Horizontal(id="pack-status"):
             yield Static("", id="pack-message", markup=False)
         yield ScanField(id="scan")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#pack-lines").border_title = "Lines"
+        self.line_rows = self.query_one(PackLines)
+        self.line_rows.border_title = "Lines"
+        self.header_bar = self.query_one("#pack-header", Static)
+        self.message_bar = self.query_one("#pack-message", Static)
+        self.scan_field = self.query_one(ScanField)
+        freeze_heap()
         self.run_worker(
             self._consume(), name="pack", group="pack", exit_on_error=False, exclusive=True
         )
@@ -424,12 +417,10 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         )
         if self.session is not None and self.session.customer:
             header.append(f" · {visible(self.session.customer)}")
-        # The same lines every scan: only the first drawing needs a new layout.
-        same_shape = self.progress_shape == len(progress.lines)
-        self.progress_shape = len(progress.lines)
-        self.query_one("#pack-header", Static).update(header, layout=not same_shape)
-        self.query_one("#pack-lines", Static).update(lines_table(progress), layout=not same_shape)
-        field = self.query_one(ScanField)
+        # One line high whatever it says: repainted, never laid out again.
+        self.header_bar.update(header, layout=False)
+        self.line_rows.show(progress)  # repaints the rows whose line changed
+        field = self.scan_field
         if progress.pending_serial is not None:
             field.prompt = "serial ›"
         elif progress.pending_quantity is not None:
@@ -438,9 +429,15 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
             field.prompt = "scan ›"
 
     def say(self, message: str, kind: str) -> None:
-        bar_ = self.query_one("#pack-message", Static)
-        bar_.update(Text(visible(message)))
-        bar_.set_classes(kind)
+        bar_ = self.message_bar
+        content = Content(visible(message))
+        # A layout only when the message needs another number of lines than the last.
+        width = bar_.content_region.width
+        height = len(content.wrap(width)) if width > 0 else -1
+        bar_.update(content, layout=height != self.message_height or height < 0)
+        self.message_height = height
+        if not bar_.has_class(kind) or len(bar_.classes) != 1:
+            bar_.set_classes(kind)
         if kind == "refused":
             self.app.bell()
             self.add_class("flash")

@@ -9,7 +9,11 @@ synchronous handler and posts one `Scanned(code)`. Key events reach the focused 
 through one message queue, in order, so nothing is reordered, merged or lost.
 
 Control keys (escape, ctrl+…, function keys) are not consumed: they bubble to the
-screen's bindings. The field draws what is typed so far, so a person can type a code.
+screen's bindings. The field draws what is typed so far, so a person can type a code,
+once no key has followed for SHOW_AFTER: a scanner's keys come about a millisecond apart,
+so a scan is never drawn half-way. Each such drawing would be a frame just before the
+scan's answer, which then waited for the next frame (Textual draws at most TEXTUAL_FPS a
+second); a person sees a key a few milliseconds late.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from textual.widget import Widget
 from screens.untrusted import visible
 
 MAX_BUFFER = 512  # a longer "scan" is garbage; the service refuses it, we keep its start
+SHOW_AFTER = 0.015  # seconds without a key before what is typed is drawn
 
 
 class ScanField(Widget, can_focus=True):
@@ -53,11 +58,16 @@ class ScanField(Widget, can_focus=True):
             self.code = code
             self.at = at  # when the Enter key event was made (textual's clock: `now()`)
 
-    def __init__(self, *, prompt: str = "scan ›", id: str | None = None) -> None:
+    def __init__(
+        self, *, prompt: str = "scan ›", id: str | None = None, show_after: float = SHOW_AFTER
+    ) -> None:
         super().__init__(id=id)
+        self.show_after = show_after
         self._buffer: list[str] = []
         self.set_reactive(ScanField.prompt, prompt)
         self.scans = 0  # Scanned messages posted (a test and the bench read it)
+        self._typed_at = 0.0  # when the last key was taken
+        self._show_pending = False  # a timer will draw what is typed
 
     @property
     def value(self) -> str:
@@ -88,7 +98,7 @@ class ScanField(Widget, can_focus=True):
                 self._buffer.append(event.character)
         else:
             return  # escape, ctrl+…, F-keys: the screen's bindings
-        self.shown = self.value
+        self._typed()
 
     def on_paste(self, event: events.Paste) -> None:
         """A pasted block: each line a scan, the last one (without a newline) stays typed."""
@@ -100,6 +110,23 @@ class ScanField(Widget, can_focus=True):
             self.scans += 1
             self.post_message(self.Scanned(self, code, now()))
         self._buffer.extend(parts[-1][: MAX_BUFFER - len(self._buffer)])
+        self._typed()
+
+    def _typed(self) -> None:
+        """Draw the buffer once keys stop coming (at once when it was emptied)."""
+        self._typed_at = now()
+        if not self._buffer:
+            self.shown = ""  # nothing to draw when nothing was shown: a scanner's Enter
+        elif not self._show_pending:
+            self._show_pending = True
+            self.set_timer(self.show_after, self._show_typed)
+
+    def _show_typed(self) -> None:
+        quiet = now() - self._typed_at
+        if quiet < self.show_after:  # keys still coming: a scanner, or a fast typist
+            self.set_timer(self.show_after - quiet, self._show_typed)
+            return
+        self._show_pending = False
         self.shown = self.value
 
     def render(self) -> Text:

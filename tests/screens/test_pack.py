@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from textual.pilot import Pilot
 
 from console.app import PacklineApp
+from screens.live import in_view
 from screens.order import OrderScreen
 from screens.pack import BackorderDialog, PackScreen, WeightDialog, grams_of
 from services.container import Services
@@ -82,6 +83,53 @@ async def test_a_burst_of_100_scans_counts_each_once_in_order(shop: Services) ->
     assert [(c, ok, q) for c, ok, q in rows] == [(c, True, 1) for c in codes]
     progress = await shop.packing.progress(number)
     assert {ln.sku: ln.packed for ln in progress.lines} == packed
+
+
+def row_of(app: PacklineApp, sku: str) -> str:
+    return next(line for line in screen_text(app).splitlines() if sku in line)
+
+
+async def test_each_line_keeps_its_row_and_the_columns_stay_aligned(shop: Services) -> None:
+    """A scan repaints its line's row alone; when the packed column widens (10/10 gets its
+    tick) every row is drawn again, right-aligned as before."""
+    number = await order_to_pack(shop, ((A_SKU, 10), (B_SKU, 1)))
+    app = PacklineApp(shop, pack=str(number))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pack_screen(pilot)
+        burst(app, f"{A_CODE}\n" * 9)
+        await wait_for(pilot, lambda: "9/10" in row_of(app, A_SKU))
+        a, b = row_of(app, A_SKU), row_of(app, B_SKU)
+        assert a.index("9/10") + len("9/10") == b.index("0/1") + len("0/1")
+        burst(app, f"{A_CODE}\n")
+        await wait_for(pilot, lambda: "10/10" in row_of(app, A_SKU))
+        a, b = row_of(app, A_SKU), row_of(app, B_SKU)
+        assert "✓ 10/10" in a and "██" in a
+        assert a.index("✓ 10/10") + len("✓ 10/10") == b.index("0/1") + len("0/1")
+        assert a.index(A_SKU) == b.index(B_SKU)
+
+
+async def test_the_order_under_the_pack_screen_waits_until_shown_again(shop: Services) -> None:
+    """The live feed reports every scan; the order screen underneath (which Textual counts
+    as current) must not reload the order each time, only once when shown again."""
+    number = await order_to_pack(shop, ((A_SKU, 3),))
+    app = PacklineApp(shop, pack=str(number))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await pack_screen(pilot)
+        order = next(s for s in app.screen_stack if isinstance(s, OrderScreen))
+        await wait_for(pilot, lambda: order.detail is not None)
+        shown = order.detail
+        assert in_view(screen) and not in_view(order)
+        burst(app, f"{A_CODE}\n")
+        await wait_for(pilot, lambda: screen.scanned == 1)
+        shop.live.check_now()
+        await wait_for(pilot, lambda: order._missed, limit=5)  # heard, held back
+        assert order.detail is shown
+        await pilot.press("f3")  # a dialog over the pack screen: it stays in view
+        await wait_for(pilot, lambda: isinstance(app.screen, WeightDialog))
+        assert in_view(screen) and not in_view(order)
+        await pilot.press("escape", "escape")
+        await wait_for(pilot, lambda: app.screen is order and order.detail is not shown, limit=5)
+        assert in_view(order)
 
 
 async def test_refused_scan_rings_flashes_and_names_the_code(shop: Services) -> None:

@@ -25,12 +25,16 @@ CODES = [f"{614141000000 + i * 7:012d}" for i in range(200)] + ["PL:ORDER:1042",
 
 
 class FieldApp(App[None]):
-    def __init__(self) -> None:
+    def __init__(self, show_after: float | None = None) -> None:
         super().__init__()
         self.codes: list[str] = []
+        self.show_after = show_after
 
     def compose(self) -> ComposeResult:
-        yield ScanField(id="scan")
+        if self.show_after is None:
+            yield ScanField(id="scan")
+        else:
+            yield ScanField(id="scan", show_after=self.show_after)
 
     def on_scan_field_scanned(self, event: ScanField.Scanned) -> None:
         self.codes.append(event.code)
@@ -70,6 +74,29 @@ async def test_typed_by_hand_with_a_correction() -> None:
         await pilot.press(*"6141x", "backspace", *"41", "enter", "enter")
         await wait_for(pilot, lambda: len(app.codes) == 2)
         assert app.codes == ["614141", ""]
+
+
+async def test_a_scan_is_never_drawn_half_way_but_what_a_person_types_is() -> None:
+    """Drawing a scan's first keys costs a frame, and the scan's answer waits for the next
+    one: the field draws what is typed only once keys stop coming."""
+    app = FieldApp(show_after=0.5)  # longer than any stall of a loaded test machine
+    async with app.run_test() as pilot:
+        field = app.query_one(ScanField)
+        drawn: list[str] = []
+        field.watch(field, "shown", lambda value: drawn.append(value), init=False)
+        burst(app, "614141001446\n614141")  # a scan, and the start of the next
+        await wait_for(pilot, lambda: field.value == "614141")
+        assert app.codes == ["614141001446"]
+        assert drawn == [] and field.shown == ""
+        await wait_for(pilot, lambda: field.shown == "614141", limit=5)  # keys stopped
+        burst(app, "001446\n")
+        await wait_for(pilot, lambda: len(app.codes) == 2)
+        assert field.shown == "" and drawn == ["614141", ""]
+    app = FieldApp()  # the default pause: a person sees each key at once, to the eye
+    async with app.run_test() as pilot:
+        field = app.query_one(ScanField)
+        await pilot.press(*"6141")
+        await wait_for(pilot, lambda: field.shown == "6141", limit=2)
 
 
 async def test_control_keys_are_left_to_the_bindings() -> None:
