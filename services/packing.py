@@ -26,16 +26,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, bindparam, func, insert, select
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.backorders import split_off
 from services.barcodes import Command, Kind, Scan, ScanError, parse_scan, printable
 from services.claim_views import ClaimView
 from services.db import Database
 from services.errors import InvalidInput, NotFound, Refused
+from services.live_signal import CHANNEL as LIVE_CHANNEL
 from services.models import (
     Order,
     OrderLine,
@@ -78,6 +80,13 @@ NEXT_ATTEMPTS = 5  # next_to_pack: orders tried before saying there is nothing t
 CATALOGUE_TTL = 60.0  # seconds a scan may use the cached codes, serial flags and bins
 CATALOGUE_CACHE_SIZE = 256  # orders
 _GTIN_LENGTHS = (8, 12, 13, 14)
+
+
+_LINES = cast(Table, OrderLine.__table__)
+_SET_PACKED = (
+    update(_LINES).where(_LINES.c.id == bindparam("pl_line")).values(packed=bindparam("pl_packed"))
+)
+_JOURNAL_INSERT = insert(cast(Table, ScanEvent.__table__))
 
 
 def _journal_code(raw: str) -> str:
@@ -159,12 +168,30 @@ class _Ctx:
     package_no: int
     pending: _Pending | None
     journal: list[dict[str, Any]] = field(default_factory=list)  # scan_events rows to write
+    notified: bool = False  # PostgreSQL: this transaction's NOTIFY is sent
 
     async def commit(self) -> None:
-        """Write the journal rows (Core: no RETURNING round trip) and commit."""
+        """Write the journal rows and commit.
+
+        Core statements on the table, not the ORM's bulk insert or its flush: a scan is
+        the hottest path in the console, and their machinery cost more than the SQL.
+        """
         if self.journal:
-            await self.uow.session.execute(insert(ScanEvent), self.journal)
+            await self.uow.session.execute(_JOURNAL_INSERT, self.journal)
         await self.uow.commit()
+
+    async def add_packed(self, line: OrderLine, delta: int) -> None:
+        """`line.packed += delta`, written now by primary key (so later statements of
+        this transaction see it, as an autoflush did) and left clean in the session."""
+        packed = line.packed + delta
+        session = self.uow.session
+        await session.execute(_SET_PACKED, {"pl_line": line.id, "pl_packed": packed})
+        set_committed_value(line, "packed", packed)
+        if not self.notified and not self.uow.db.is_sqlite:
+            # What live_signal's OrderLine update event does for an ORM flush: consoles
+            # following the live feed hear of the scan when it commits.
+            self.notified = True
+            await session.execute(select(func.pg_notify(LIVE_CHANNEL, "")))
 
     @property
     def pending_line(self) -> OrderLine | None:
@@ -732,7 +759,7 @@ class PackService:
     async def _count(
         self, ctx: _Ctx, line: OrderLine, quantity: int, *, serial: str | None
     ) -> ScanResult:
-        line.packed += quantity
+        await ctx.add_packed(line, quantity)
         sku = printable(line.sku)
         message = f"{sku}: {line.packed} of {line.quantity - line.shipped} packed"
         if serial:
@@ -808,7 +835,7 @@ class PackService:
             return self._answer(ctx, OUT.REFUSED, "nothing to undo in this session")
         last = stack[-1]
         line = next(ln for ln in ctx.lines if ln.id == last.order_line_id)
-        line.packed -= last.quantity
+        await ctx.add_packed(line, -last.quantity)
         sku = printable(line.sku)
         serial = f" (serial {printable(last.serial)})" if last.serial else ""
         return self._answer(
