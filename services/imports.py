@@ -31,19 +31,20 @@ is most of it: ~6.5 rows stored per CSV row, with their indexes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
+from sqlalchemy.orm import raiseload, selectinload
 
 from services.bulk import write_rows
 from services.db import Database
@@ -757,13 +758,25 @@ class ImportService:
         """The checks every new order meets (risk review, payment holds), given the whole
         batch at once (a hook gathers its facts for all of them in a few queries). If a
         check refuses one of them, the batch's checks are undone and run again one order
-        per savepoint, so that order is left as imported, reported, and the others checked."""
+        per savepoint, so that order is left as imported, reported, and the others checked.
+
+        The orders are first given without their lines (loading them is most of the cost,
+        and a check that only scores an order never reads them); a check that does (a
+        status change: a hold) finds them not loaded, and the batch's checks are undone
+        and run again with the lines."""
         if not numbers or not self.orders.arrival_hooks:
             return
-        s = uow.session
         for chunk in _chunks(numbers, 500):
             try:
-                async with s.begin_nested():
+                async with _savepoint(uow):
+                    loaded = await self._arrivals(uow, chunk, lines=False)
+                    for hook in self.orders.arrival_hooks:
+                        await hook(uow, loaded)
+                continue
+            except (Refused, InvalidRequestError):
+                pass
+            try:
+                async with _savepoint(uow):
                     loaded = await self._arrivals(uow, chunk)
                     for hook in self.orders.arrival_hooks:
                         await hook(uow, loaded)
@@ -773,22 +786,25 @@ class ImportService:
             for order in await self._arrivals(uow, chunk):
                 ref, number = order.channel_ref or "", order.number  # expired by a rollback
                 try:
-                    async with s.begin_nested():
+                    async with _savepoint(uow):
                         for hook in self.orders.arrival_hooks:
                             await hook(uow, [order])
                 except Refused as exc:
                     out.notices.append(Notice(ref, "", f"arrival check: {exc}", number))
 
     @staticmethod
-    async def _arrivals(uow: UnitOfWork, numbers: Sequence[int]) -> list[Order]:
-        """The new orders as the hooks take them (lines loaded; state read afresh, since a
-        rolled-back savepoint leaves the session's copies stale)."""
+    async def _arrivals(
+        uow: UnitOfWork, numbers: Sequence[int], *, lines: bool = True
+    ) -> list[Order]:
+        """The new orders as the hooks take them (state read afresh, since a rolled-back
+        savepoint leaves the session's copies stale); without lines, reading them raises."""
+        load = selectinload(Order.lines) if lines else raiseload(Order.lines)
         return list(
             (
                 await uow.session.execute(
                     select(Order)
                     .where(Order.number.in_(numbers))
-                    .options(selectinload(Order.lines))
+                    .options(load)
                     .order_by(Order.number)
                     .execution_options(populate_existing=True)
                 )
@@ -1015,6 +1031,20 @@ async def _ids(conn: Any, table: str, n: int) -> list[int]:
         {"n": n},
     )
     return [int(v) for v in rows.scalars()]
+
+
+@contextlib.asynccontextmanager
+async def _savepoint(uow: UnitOfWork) -> AsyncIterator[None]:
+    """A savepoint whose rollback also forgets which orders it touched (UnitOfWork counts
+    one new version per order per unit of work: an order touched again after the rollback
+    must get its version again)."""
+    touched = set(uow._touched)
+    try:
+        async with uow.session.begin_nested():
+            yield
+    except BaseException:
+        uow._touched = touched
+        raise
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import func, select
 
@@ -98,9 +98,9 @@ def _address_key(line1: str, line2: str, postal_code: str, country: str) -> str:
     return "|".join((street, squash(line2), squash(postal_code), squash(country)))
 
 
-@dataclass(frozen=True)
-class _Placed:
-    """One order as the batch facts need it (from one range query)."""
+class _Placed(NamedTuple):
+    """One order as the batch facts need it (from one range query; a named tuple, since
+    a big import's batches make tens of thousands)."""
 
     placed_at: datetime
     id: int

@@ -14,7 +14,7 @@ import pytest
 from services.errors import InvalidInput
 from services.import_formats import ImportReport
 from tests.conftest import FixedClock
-from tests.services.import_support import SHOPIFY, SHOPIFY_2016, SHOPIFY_LATER, open_shop
+from tests.services.import_support import SHOPIFY, SHOPIFY_2016, SHOPIFY_LATER, by_ref, open_shop
 
 NEVER = 1 << 62
 _KEY = re.compile(r"^import-[0-9a-f]{32}$")
@@ -123,3 +123,20 @@ async def test_a_file_the_worker_refuses_is_refused_the_same(
                 await shop.imports.import_file(bad, "shopify")
             said.append(str(refused.value))
     assert said[0] == said[1] and message in said[0]
+
+
+async def test_checks_run_again_with_lines_count_one_version_each(
+    db_url: str, clock: FixedClock
+) -> None:
+    """The arrival checks first run without the orders' lines; #1008 is held (COD), which
+    reads them, so the batch's checks run again with them. The orders the first run
+    scored are scored again, and get their one new version all the same."""
+    async with open_shop(db_url, clock) as shop:
+        await shop.imports.import_file(SHOPIFY, "shopify")
+        got = {ref: await by_ref(shop, ref) for ref in ("#1001", "#1003", "#1008", "#1002")}
+    assert {ref: (o.status.value, o.risk_score > 0, o.version) for ref, o in got.items()} == {
+        "#1001": ("new", True, 2),
+        "#1003": ("new", True, 2),
+        "#1008": ("held", False, 2),
+        "#1002": ("shipped", False, 1),
+    }
