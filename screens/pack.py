@@ -280,6 +280,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.line_rows.border_title = "Lines"
         self.header_bar = self.query_one("#pack-header", Static)
         self.message_bar = self.query_one("#pack-message", Static)
+        self.status_bar = self.query_one("#pack-status", Horizontal)
         self.scan_field = self.query_one(ScanField)
         freeze_heap()
         self.run_worker(
@@ -440,13 +441,20 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
             bar_.set_classes(kind)
         if kind == "refused":
             self.app.bell()
-            self.add_class("flash")
+            # On the status bar, not the screen: a class on the screen restyled every
+            # widget on it, twice a refusal.
+            self.status_bar.add_class("flash")
             if self._flash_timer is not None:
                 self._flash_timer.stop()  # type: ignore[attr-defined]
             self._flash_timer = self.set_timer(FLASH_SECONDS, self._unflash)
 
+    @property
+    def flashing(self) -> bool:
+        """The red flash of a refused scan is on."""
+        return self.status_bar.has_class("flash")
+
     def _unflash(self) -> None:
-        self.remove_class("flash")
+        self.status_bar.remove_class("flash")
         self._flash_timer = None
 
     def show_result(

@@ -141,11 +141,11 @@ async def test_refused_scan_rings_flashes_and_names_the_code(shop: Services) -> 
         screen = await pack_screen(pilot)
         await pilot.press(*NOT_ON_ORDER, "enter")
         await wait_for(pilot, lambda: screen.scanned == 1)
-        assert screen.has_class("flash")
+        assert screen.flashing
         assert bells == [1]
         assert NOT_ON_ORDER in screen_text(app)
         assert screen.progress is not None and screen.progress.units_packed == 0
-        await wait_for(pilot, lambda: not screen.has_class("flash"), limit=3)
+        await wait_for(pilot, lambda: not screen.flashing, limit=3)
         # One more than ordered is refused too.
         await pilot.press(*A_CODE, "enter", *A_CODE, "enter")
         await wait_for(pilot, lambda: screen.scanned == 3)

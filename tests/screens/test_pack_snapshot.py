@@ -21,7 +21,7 @@ def test_pack_screen(snap_compare: Any, shop_url: str) -> None:
         await wait_for(pilot, lambda: screen.session is not None)
         await pilot.press(*"614141001446", "enter", *"614141000043", "enter")
         await wait_for(pilot, lambda: screen.scanned == 2)
-        await wait_for(pilot, lambda: not screen.has_class("flash"), limit=3)
+        await wait_for(pilot, lambda: not screen.flashing, limit=3)
         await pilot.press(*"61414")  # half a code typed: the field shows it
         await pilot.pause(0.1)
 
