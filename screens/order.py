@@ -85,6 +85,7 @@ class OrderScreen(LiveUpdates, FailureReports, Screen[None]):
             yield Static(id="order-payments", classes="section", markup=False)
             yield Static(id="order-shipments", classes="section", markup=False)
             yield Static(id="order-pos", classes="section", markup=False)
+            yield Static(id="order-returns", classes="section", markup=False)
             yield Static(id="order-timeline", classes="section", markup=False)
         yield Footer()
 
@@ -97,6 +98,7 @@ class OrderScreen(LiveUpdates, FailureReports, Screen[None]):
             "order-payments": "Payments",
             "order-shipments": "Shipments",
             "order-pos": "Purchase orders",
+            "order-returns": "Returns",
             "order-timeline": "Timeline",
         }
         for widget_id, title in titles.items():
@@ -142,6 +144,9 @@ class OrderScreen(LiveUpdates, FailureReports, Screen[None]):
         pos = self.query_one("#order-pos", Static)
         pos.display = bool(detail.purchase_orders)
         pos.update(sections.purchase_orders_table(detail))
+        returns = self.query_one("#order-returns", Static)
+        returns.display = bool(detail.returns)
+        returns.update(sections.returns_table(detail))
         self.query_one("#order-timeline", Static).update(sections.timeline(detail, self.workflow))
         self.query_one("#order-body").display = True
         self.refresh_bindings()

@@ -240,6 +240,25 @@ def purchase_orders_table(detail: OrderDetail) -> RenderableType:
     return table
 
 
+def returns_table(detail: OrderDetail) -> RenderableType:
+    """Each return (RMA) on the order: what was asked back, what came back and where to."""
+    if not detail.returns:
+        return Text("no returns", style="dim italic")
+    table = _table(("RMA", "n"), ("Status", "n"), ("Lines", ""), ("Reason", ""))
+    for ret in detail.returns:
+        lines = ", ".join(
+            f"{sku}×{qty}" + (f" ({got} in, {how.replace('_', ' ')})" if got else "")
+            for sku, qty, got, how in ret.lines
+        )
+        status = ret.status
+        if ret.exchange_order is not None:
+            status += f" → #{ret.exchange_order}"
+        table.add_row(
+            Text(ret.rma), Text(status), safe_line(lines), safe_line(ret.reason, width=30)
+        )
+    return table
+
+
 @dataclass(frozen=True)
 class _Moment:
     at: datetime

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 RISK_REVIEW_AT = 1
 RISK_HIGH_AT = 60
+RMA_PREFIX = "RMA-"
 
 
 def money(cents: int, currency: str = "USD") -> str:
@@ -28,3 +29,8 @@ def risk_flag(score: int, high_at: int = RISK_HIGH_AT) -> str:
     if score >= high_at:
         return "high"
     return "review" if score >= RISK_REVIEW_AT else ""
+
+
+def rma_name(return_id: int) -> str:
+    """A return's name as staff and customers see it (returns.id 17 is RMA-17)."""
+    return f"{RMA_PREFIX}{return_id}"

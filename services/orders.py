@@ -14,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, intersect, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services import outbox, search, status_counts
 from services.carriers import tracking_url
 from services.db import Database
-from services.display import RISK_HIGH_AT
+from services.display import RISK_HIGH_AT, rma_name
 from services.errors import InvalidInput
 from services.models import (
     Address,
@@ -32,6 +33,7 @@ from services.models import (
     Product,
     ProductBarcode,
     PurchaseOrder,
+    Return,
     Shipment,
     StatusEvent,
     StockLevel,
@@ -55,6 +57,7 @@ from services.views import (
     PaymentView,
     POView,
     RefundLineView,
+    ReturnSummary,
     ShipmentView,
 )
 from services.workflow import (
@@ -645,6 +648,48 @@ class OrderService:
             purchase_orders=pos,
             history=history,
             notifications=notes,
+            returns=await self._returns_of(s, order),
+        )
+
+    @staticmethod
+    async def _returns_of(s: AsyncSession, order: Order) -> tuple[ReturnSummary, ...]:
+        rows = (
+            (
+                await s.execute(
+                    select(Return)
+                    .where(Return.order_id == order.id)
+                    .options(selectinload(Return.lines))
+                    .order_by(Return.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return ()
+        skus = {ln.id: ln.sku for ln in order.lines}
+        exchange_ids = {r.exchange_order_id for r in rows if r.exchange_order_id is not None}
+        numbers: dict[int, int] = {}
+        if exchange_ids:
+            found = await s.execute(
+                select(Order.id, Order.number).where(Order.id.in_(exchange_ids))
+            )
+            numbers = {oid: number for oid, number in found.all()}
+        return tuple(
+            ReturnSummary(
+                rma=rma_name(r.id),
+                status=r.status,
+                reason=r.reason,
+                created_at=r.created_at,
+                created_by=r.created_by,
+                received_at=r.received_at,
+                exchange_order=numbers.get(r.exchange_order_id) if r.exchange_order_id else None,
+                lines=tuple(
+                    (skus.get(ln.order_line_id, ""), ln.quantity, ln.received, ln.disposition)
+                    for ln in sorted(r.lines, key=lambda ln: ln.id)
+                ),
+            )
+            for r in rows
         )
 
     async def _shipments_by_order(

@@ -7,19 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.display import RMA_PREFIX as RMA_PREFIX
 from services.display import iso, money
+from services.display import rma_name as rma_name
 from services.views import OrderDetail, PaymentResult
 
-RMA_PREFIX = "RMA-"
 REQUESTED = "requested"
 RECEIVED = "received"
 CANCELED = "canceled"
 RESTOCK = "restock"
 WRITE_OFF = "write_off"
-
-
-def rma_name(return_id: int) -> str:
-    return f"{RMA_PREFIX}{return_id}"
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,35 @@ class POView:
 
 
 @dataclass(frozen=True)
+class ReturnSummary:
+    """A return (RMA) as the order shows it; services/return_views.py has the full view."""
+
+    rma: str
+    status: str  # requested | received | canceled
+    reason: str
+    created_at: datetime
+    created_by: str
+    received_at: datetime | None
+    exchange_order: int | None
+    lines: tuple[tuple[str, int, int, str], ...]  # sku, asked back, came back, disposition
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rma": self.rma,
+            "status": self.status,
+            "reason": self.reason,
+            "created_at": iso(self.created_at),
+            "created_by": self.created_by,
+            "received_at": iso(self.received_at),
+            "exchange_order": self.exchange_order,
+            "lines": [
+                {"sku": sku, "quantity": qty, "received": got, "disposition": how or None}
+                for sku, qty, got, how in self.lines
+            ],
+        }
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     kind: str
     from_status: Status | None
@@ -276,6 +305,7 @@ class OrderDetail:
     purchase_orders: tuple[POView, ...]
     history: tuple[HistoryEntry, ...]
     notifications: tuple[NotificationView, ...]
+    returns: tuple[ReturnSummary, ...] = ()
 
     @property
     def number(self) -> int:
@@ -319,6 +349,7 @@ class OrderDetail:
                 "lines": [ln.to_json() for ln in self.lines],
                 "payments": [p.to_json() for p in self.payments],
                 "purchase_orders": [p.to_json() for p in self.purchase_orders],
+                "returns": [r.to_json() for r in self.returns],
                 "history": [h.to_json() for h in self.history],
                 "notifications": [n.to_json() for n in self.notifications],
                 "updated_at": iso(self.row.updated_at),

@@ -78,6 +78,7 @@ def test_list_and_show_json_contract(seeded: str) -> None:
         "lines",
         "shipments",
         "purchase_orders",
+        "returns",
         "history",
         "notifications",
         "risk",

@@ -75,6 +75,15 @@ def test_open_receive_refund_as_json(shop: str) -> None:
     assert [r["rma"] for r in listed] == [rma]
     order = run_json("orders", "show", str(n), db=shop)
     assert order["status"] == "returned"
+    [summary] = order["returns"]
+    assert (summary["rma"], summary["status"], summary["reason"]) == (
+        rma,
+        "received",
+        "broken \x1b[31m",
+    )
+    assert summary["lines"] == [
+        {"sku": sku, "quantity": 1, "received": 1, "disposition": "restock"}
+    ]
 
 
 def test_plain_text_is_one_line_per_fact_and_safe(shop: str) -> None:
@@ -86,6 +95,9 @@ def test_plain_text_is_one_line_per_fact_and_safe(shop: str) -> None:
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "return_requested" in result.stdout
     rma = result.stdout.split()[0]
+    shown = packline("orders", "show", str(n), db=shop)
+    assert f"Return: {rma} requested ({sku}x1)" in shown.stdout
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
     canceled = packline("return", "cancel", rma, "--reason", "kept it", db=shop)
     assert canceled.returncode == 0, canceled.stderr
     assert f"#{n} is now" in canceled.stdout

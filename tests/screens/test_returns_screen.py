@@ -15,7 +15,14 @@ from screens.returns import ReturnsScreen
 from services.container import Services
 from services.models import Product, ProductBarcode
 from services.statuses import Status
-from tests.screens.helpers import create_order, pack_and_pay, settle, ship_everything, wait_for
+from tests.screens.helpers import (
+    create_order,
+    pack_and_pay,
+    screen_text,
+    settle,
+    ship_everything,
+    wait_for,
+)
 
 SKU = "PL-10003"
 
@@ -116,3 +123,19 @@ async def test_exchange_from_the_list(shop: Services) -> None:
     assert ret.id == opened.return_.id and ret.exchange_order is not None
     ex = await shop.orders.show(ret.exchange_order)
     assert [(ln.sku, ln.quantity) for ln in ex.lines] == [(SKU, 1)]
+
+
+async def test_the_order_screen_lists_its_returns(shop: Services) -> None:
+    number = await shipped(shop)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        returns = app.screen.query_one("#order-returns", Static)
+        assert not returns.display  # no returns: no section
+        opened = await shop.returns.open(number, [(SKU, 1)], reason="[b]wrong[/b] colour")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: returns.display)
+        await settle(pilot)
+        text = screen_text(app)
+        assert opened.return_.rma in text and "requested" in text
+        assert f"{SKU}×1" in text and "[b]wrong[/b] colour" in text  # shown, not parsed

@@ -264,3 +264,28 @@ async def test_two_operators_exchanging_at_once_make_one_order(s: Services) -> N
     assert count == 1
     [ret] = await s.returns.for_order(n)
     assert ret.exchange_order is not None
+
+
+async def test_the_order_shows_its_returns_in_its_detail_and_json(s: Services) -> None:
+    """The order screen and `orders show --json` list each RMA: what was asked back, what came
+    back and where it went, and the exchange order it made."""
+    n = await shipped_order(s)
+    first = (await s.returns.open(n, [(A, 2)], reason="wrong <size>")).return_
+    await s.returns.receive(first.rma, [Receipt(await barcode_of(s, A), 1, restock=False)])
+    second = (await s.returns.open(n, [(B, 1)], reason="changed mind")).return_
+    exchange = (await s.returns.exchange(second.rma)).exchange
+    assert exchange is not None
+
+    detail = await s.orders.show(n)
+
+    assert [(r.rma, r.status, r.reason, r.lines) for r in detail.returns] == [
+        (first.rma, "received", "wrong <size>", ((A, 2, 1, "write_off"),)),
+        (second.rma, "requested", "changed mind", ((B, 1, 0, ""),)),
+    ]
+    assert [r.exchange_order for r in detail.returns] == [None, exchange.number]
+    listed = detail.to_json()["returns"]
+    assert listed[0]["lines"] == [
+        {"sku": A, "quantity": 2, "received": 1, "disposition": "write_off"}
+    ]
+    assert listed[1]["exchange_order"] == exchange.number and listed[1]["received_at"] is None
+    assert (await s.orders.show(exchange.number)).returns == ()
