@@ -36,7 +36,7 @@ import dataclasses
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -46,7 +46,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import raiseload, selectinload
 
-from services.bulk import write_rows
 from services.db import Database
 from services.errors import InvalidInput, Refused
 from services.import_formats import (
@@ -427,7 +426,8 @@ class ImportService:
                 number_terms.append(term)
                 number_term_of.append(order_ids[i])
         at_all = [at] * n
-        tables: list[tuple[str, list[str], list[tuple[Any, ...]]]] = [
+        # Rows as lazy zips: the driver's thread makes each tuple as it writes it.
+        tables: list[tuple[str, list[str], Iterable[tuple[Any, ...]]]] = [
             ("customers", ["id", "name", "email", "phone", "note", "created_at"], new_customers),
             (
                 "addresses",
@@ -444,13 +444,11 @@ class ImportService:
                     "country",
                     "phone",
                 ],
-                list(
-                    zip(
-                        address_ids,
-                        [customer_of[i] for i in rows.address_of],
-                        *rows.address,
-                        strict=True,
-                    )
+                zip(
+                    address_ids,
+                    [customer_of[i] for i in rows.address_of],
+                    *rows.address,
+                    strict=True,
                 ),
             ),
             (
@@ -489,41 +487,39 @@ class ImportService:
                     "updated_by",
                     "version",
                 ],
-                list(
-                    zip(
-                        order_ids,
-                        numbers,
-                        rows.channel,
-                        rows.ref,
-                        customer_of,
-                        emails,
-                        rows.status,
-                        repeat(None),
-                        repeat(None),
-                        repeat(""),
-                        rows.payment_status,
-                        rows.payment_method,
-                        repeat(no),
-                        rows.currency,
-                        rows.subtotal,
-                        rows.shipping_total,
-                        rows.tax_total,
-                        rows.total,
-                        rows.units,
-                        rows.note,
-                        rows.shipping_method,
-                        [address_ids[a] for a in rows.ship_at],
-                        [address_ids[a] for a in rows.bill_at],
-                        repeat(None),
-                        repeat(0),
-                        repeat(EMPTY_LIST),
-                        rows.flags,
-                        repeat(""),
-                        [at if p is None else p for p in rows.placed],
-                        at_all,
-                        repeat(operator),
-                        repeat(1),
-                    )
+                zip(
+                    order_ids,
+                    numbers,
+                    rows.channel,
+                    rows.ref,
+                    customer_of,
+                    emails,
+                    rows.status,
+                    repeat(None),
+                    repeat(None),
+                    repeat(""),
+                    rows.payment_status,
+                    rows.payment_method,
+                    repeat(no),
+                    rows.currency,
+                    rows.subtotal,
+                    rows.shipping_total,
+                    rows.tax_total,
+                    rows.total,
+                    rows.units,
+                    rows.note,
+                    rows.shipping_method,
+                    [address_ids[a] for a in rows.ship_at],
+                    [address_ids[a] for a in rows.bill_at],
+                    repeat(None),
+                    repeat(0),
+                    repeat(EMPTY_LIST),
+                    rows.flags,
+                    repeat(""),
+                    [at if p is None else p for p in rows.placed],
+                    at_all,
+                    repeat(operator),
+                    repeat(1),
                 ),
             ),
             (
@@ -545,24 +541,22 @@ class ImportService:
                     "fulfillment",
                     "vendor_id",
                 ],
-                list(
-                    zip(
-                        [order_ids[i] for i in rows.line_of],
-                        rows.line_pos,
-                        rows.line_product,
-                        rows.line_sku,
-                        rows.line_name,
-                        rows.line_qty,
-                        rows.line_price,
-                        rows.line_shipped,
-                        repeat(0),
-                        rows.line_shipped,
-                        repeat(0),
-                        repeat(0),
-                        repeat(None),
-                        rows.line_kind,
-                        repeat(None),
-                    )
+                zip(
+                    map(order_ids.__getitem__, rows.line_of),
+                    rows.line_pos,
+                    rows.line_product,
+                    rows.line_sku,
+                    rows.line_name,
+                    rows.line_qty,
+                    rows.line_price,
+                    rows.line_shipped,
+                    repeat(0),
+                    rows.line_shipped,
+                    repeat(0),
+                    repeat(0),
+                    repeat(None),
+                    rows.line_kind,
+                    repeat(None),
                 ),
             ),
             (
@@ -578,29 +572,25 @@ class ImportService:
                     "comment",
                     "memo",
                 ],
-                list(
-                    zip(
-                        [order_ids[i] for i in rows.event_of],
-                        repeat("status"),
-                        rows.event_from,
-                        rows.event_to,
-                        repeat(""),
-                        rows.event_actor,
-                        repeat(at),
-                        repeat(""),
-                        rows.event_memo,
-                    )
+                zip(
+                    map(order_ids.__getitem__, rows.event_of),
+                    repeat("status"),
+                    rows.event_from,
+                    rows.event_to,
+                    repeat(""),
+                    rows.event_actor,
+                    repeat(at),
+                    repeat(""),
+                    rows.event_memo,
                 ),
             ),
             (
                 "order_search",
                 ["term", "order_id"],
-                list(
-                    zip(
-                        rows.term + number_terms,
-                        [order_ids[i] for i in rows.term_of] + number_term_of,
-                        strict=True,
-                    )
+                zip(
+                    rows.term + number_terms,
+                    [order_ids[i] for i in rows.term_of] + number_term_of,
+                    strict=True,
                 ),
             ),
             (
@@ -618,34 +608,30 @@ class ImportService:
                     "created_at",
                     "lines",
                 ],
-                list(
-                    zip(
-                        [order_ids[i] for i in rows.pay_of],
-                        rows.pay_kind,
-                        rows.pay_amount,
-                        rows.pay_state,
-                        rows.pay_method,
-                        rows.pay_gateway,
-                        rows.pay_key,
-                        rows.pay_reason,
-                        rows.pay_actor,
-                        [at if p is None else p for p in rows.pay_at],
-                        repeat(EMPTY_LIST),
-                    )
+                zip(
+                    map(order_ids.__getitem__, rows.pay_of),
+                    rows.pay_kind,
+                    rows.pay_amount,
+                    rows.pay_state,
+                    rows.pay_method,
+                    rows.pay_gateway,
+                    rows.pay_key,
+                    rows.pay_reason,
+                    rows.pay_actor,
+                    [at if p is None else p for p in rows.pay_at],
+                    repeat(EMPTY_LIST),
                 ),
             ),
             (
                 "audit_log",
                 ["at", "actor", "action", "entity", "entity_id", "detail"],
-                list(
-                    zip(
-                        at_all,
-                        repeat(operator),
-                        repeat("order.import"),
-                        repeat("order"),
-                        numbers,
-                        rows.audit,
-                    )
+                zip(
+                    at_all,
+                    repeat(operator),
+                    repeat("order.import"),
+                    repeat("order"),
+                    numbers,
+                    rows.audit,
                 ),
             ),
             (
@@ -669,7 +655,7 @@ class ImportService:
             ),
         ]
         for table, columns, values in tables:
-            await write_rows(conn, table, (columns, values))
+            await _write_table(conn, table, columns, values)
         return numbers
 
     def _notifications(
@@ -1012,6 +998,23 @@ class ImportService:
 
 
 # -- small helpers ---------------------------------------------------------------------------
+
+
+async def _write_table(
+    conn: Any, table: str, columns: list[str], values: Iterable[tuple[Any, ...]]
+) -> None:
+    """services/bulk.py's write_rows for rows made as they are written (an iterator):
+    executemany on SQLite, COPY on PostgreSQL, inside the connection's transaction."""
+    if not conn.in_transaction():
+        await conn.begin()  # the raw connection must not run in autocommit
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in columns)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        await driver.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', values)
+    else:
+        await driver.copy_records_to_table(table, records=values, columns=columns)
 
 
 async def _ids(conn: Any, table: str, n: int) -> list[int]:
