@@ -13,10 +13,10 @@ from collections.abc import Mapping
 
 from sqlalchemy import func, select
 
-from services import outbox, search
+from services import outbox
 from services.errors import InvalidInput
 from services.models import Address, Order, OrderLine, StatusEvent
-from services.orders import FIRST_ORDER_NUMBER, OrderService
+from services.orders import FIRST_ORDER_NUMBER, OrderService, record_arrival
 from services.statuses import Fulfillment, Status
 from services.uow import UnitOfWork
 from services.workflow import Request
@@ -120,26 +120,8 @@ async def split_off(
     )
     s.add(child)
     await s.flush()
-    s.add(
-        StatusEvent(
-            order_id=child.id,
-            kind="status",
-            from_status=None,
-            to_status=Status.NEW,
-            actor=uow.actor,
-            at=now,
-        )
-    )
-    await search.reindex(
-        s,
-        child.id,
-        search.terms_for(
-            number,
-            name=order.customer.name if order.customer else "",
-            email=order.email,
-            skus=[ln.sku for ln in moved],
-        ),
-    )
+    name = order.customer.name if order.customer else ""
+    await record_arrival(uow, child, name=name, skus=[ln.sku for ln in moved], at=now)
     outbox.webhooks(
         uow,
         child,

@@ -170,6 +170,41 @@ def refund_lines(raw: list[dict[str, Any]] | None) -> tuple[RefundLineView, ...]
     )
 
 
+async def record_arrival(
+    uow: UnitOfWork, order: Order, *, name: str, skus: list[str], at: datetime
+) -> None:
+    """A new order's first history row (-> new) and its search terms, however it was born
+    (typed in, created by a service, split off as a back-order). The order is flushed."""
+    uow.session.add(
+        StatusEvent(
+            order_id=order.id,
+            kind="status",
+            from_status=None,
+            to_status=Status.NEW,
+            actor=uow.actor,
+            at=at,
+        )
+    )
+    terms = search.terms_for(order.number, name=name, email=order.email, skus=skus)
+    await search.reindex(uow.session, order.id, terms)
+
+
+def payment_view(p: Payment) -> PaymentView:
+    """A payment row as the order detail and the payments service show it."""
+    return PaymentView(
+        kind=p.kind,
+        amount=p.amount,
+        state=p.state,
+        method=p.method.value,
+        reason=p.reason,
+        at=p.created_at,
+        actor=p.actor,
+        lines=refund_lines(p.lines),
+        gateway_ref=p.gateway_ref,
+        idempotency_key=p.idempotency_key,
+    )
+
+
 def address_view(a: Address | None) -> AddressView | None:
     if a is None:
         return None
@@ -557,18 +592,7 @@ class OrderService:
             for ln in order.lines
         )
         payments = tuple(
-            PaymentView(
-                kind=p.kind,
-                amount=p.amount,
-                state=p.state,
-                method=p.method.value,
-                reason=p.reason,
-                at=p.created_at,
-                actor=p.actor,
-                lines=refund_lines(p.lines),
-                gateway_ref=p.gateway_ref,
-                idempotency_key=p.idempotency_key,
-            )
+            payment_view(p)
             for p in (
                 await s.execute(
                     select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)
@@ -819,21 +843,7 @@ class OrderService:
             )
             s.add(order)
             await s.flush()
-            s.add(
-                StatusEvent(
-                    order_id=order.id,
-                    kind="status",
-                    from_status=None,
-                    to_status=Status.NEW,
-                    actor=uow.actor,
-                    at=now,
-                )
-            )
-            await search.reindex(
-                s,
-                order.id,
-                search.terms_for(number, name=new.customer_name, email=new.email, skus=skus),
-            )
+            await record_arrival(uow, order, name=new.customer_name, skus=skus, at=now)
             if notify:
                 outbox.email_to_customer(uow, order, "order_confirmation")
             if self.staff_email:

@@ -67,7 +67,7 @@ from services.models import (
     StockLevel,
     Warehouse,
 )
-from services.orders import OrderService, refund_lines
+from services.orders import OrderService, payment_view
 from services.payment_state import ATTEMPTS, PENDING, UNRESOLVED, Tally, derive_status, tally
 from services.review import ReviewService, acting_as
 from services.roles import Action, Roles
@@ -152,21 +152,6 @@ def _with_gateway_reason(own: str, gateway: str) -> str:
 
 def _unresolved(rows: Sequence[Payment]) -> Payment | None:
     return next((p for p in rows if p.state in UNRESOLVED), None)
-
-
-def payment_view(p: Payment) -> PaymentView:
-    return PaymentView(
-        kind=p.kind,
-        amount=p.amount,
-        state=p.state,
-        method=p.method.value,
-        reason=p.reason,
-        at=p.created_at,
-        actor=p.actor,
-        lines=refund_lines(p.lines),
-        gateway_ref=p.gateway_ref,
-        idempotency_key=p.idempotency_key,
-    )
 
 
 class PaymentService:
