@@ -320,9 +320,13 @@ class ProcessSource:
 
 
 async def open_source(plan: Plan, *, worker: bool) -> ThreadSource | ProcessSource:
-    """The file's batches, read by a worker process or in a thread of this one."""
+    """The file's batches, read by a worker process or in a thread of this one (also when
+    no worker could be started: nothing has been read or written yet then)."""
     if worker:
-        return await ProcessSource.open(plan)
+        try:
+            return await ProcessSource.open(plan)
+        except (OSError, WorkerFailed):
+            pass
     return await ThreadSource.open(plan)
 
 

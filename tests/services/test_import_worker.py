@@ -140,3 +140,13 @@ async def test_checks_run_again_with_lines_count_one_version_each(
         "#1008": ("held", False, 2),
         "#1002": ("shipped", False, 1),
     }
+
+
+async def test_no_worker_to_start_reads_in_a_thread(
+    tmp_path: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-python-here"))
+    async with open_shop(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", clock) as shop:
+        shop.imports.process_min_bytes = 0
+        report = await shop.imports.import_file(SHOPIFY, "shopify")
+    assert len(report.created) == 6 and len(report.rejected) == 3
