@@ -15,7 +15,7 @@
    what was sent: scans lost, and scans out of order. Goal: 0 and 0.
 
     .venv/bin/python bench/bench_scan_pty.py [--scans 1000] [--repeats 3] [--no-live]
-        [--pty-scans 500] [--rate 50]
+        [--refuse-every 20] [--key-gap-ms 0] [--pty-scans 500] [--rate 50]
 """
 
 from __future__ import annotations
@@ -143,9 +143,19 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def in_app(scans: int, repeats: int, live: bool, refuse_every: int) -> bool:
+async def type_slowly(app: PacklineApp, text: str, gap: float) -> None:
+    """A scanner typing straight into the terminal: a key every `gap` seconds."""
+    for char in text:
+        burst(app, char)  # the key event is made now: the Enter's time is when it is typed
+        await asyncio.sleep(gap)
+
+
+async def in_app(
+    scans: int, repeats: int, live: bool, refuse_every: int, key_gap: float = 0.0
+) -> bool:
     """`repeats` rounds of `scans` scans in one app; True when the goal was met overall.
-    Every `refuse_every`-th scan is a code not on the order: refused (bell, red flash)."""
+    Every `refuse_every`-th scan is a code not on the order: refused (bell, red flash).
+    `key_gap` > 0: each key that many seconds after the last, else all keys at once."""
     gen2: list[float] = []
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
@@ -162,7 +172,9 @@ async def in_app(scans: int, repeats: int, live: bool, refuse_every: int) -> boo
         rounds: list[Timings] = []
         sent: list[str] = []  # the accepted codes, in the order scanned
         try:
-            async with app.run_test(size=(80, 24)) as pilot:
+            # Tooltips and toasts on, as in the console: without a tooltip widget Textual
+            # formats an exception naming every widget of the screen on each key.
+            async with app.run_test(size=(80, 24), tooltips=True, notifications=True) as pilot:
                 while not (isinstance(app.screen, PackScreen) and app.screen.session):
                     await pilot.pause(0.01)
                 screen = app.screen
@@ -188,7 +200,10 @@ async def in_app(scans: int, repeats: int, live: bool, refuse_every: int) -> boo
                         code = NOT_ON_ORDER if refused else next(units)
                         if not refused:
                             sent.append(code)
-                        burst(app, code + "\n")
+                        if key_gap:
+                            await type_slowly(app, code + "\n", key_gap)
+                        else:
+                            burst(app, code + "\n")
                         await drawn.wait()
                         saved_s, drawn_s = screen.latencies[-1]
                         timings.add(saved_s, drawn_s, refused)
@@ -213,7 +228,8 @@ async def in_app(scans: int, repeats: int, live: bool, refuse_every: int) -> boo
     saved = [v for t in rounds for v in t.saved]
     drawn_ms = [v for t in rounds for v in t.drawn]
     total = scans * repeats
-    print(f"all {total} scans (live feed {'on' if live else 'off'}):")
+    keys = f"a key every {key_gap * 1000:g} ms" if key_gap else "each scan's keys at once"
+    print(f"all {total} scans (live feed {'on' if live else 'off'}, {keys}):")
     print(summary("Enter -> saved", saved))
     print(summary("Enter -> screen updated", drawn_ms))
     print(
@@ -293,13 +309,24 @@ def main() -> None:
     parser.add_argument(
         "--refuse-every", type=int, default=20, help="every Nth scan is refused (0: none)"
     )
+    parser.add_argument(
+        "--key-gap-ms",
+        type=float,
+        default=0.0,
+        help="ms between a scan's keys (a USB scanner: about 1); 0: all keys at once, as a "
+        "pty's buffer hands them over (the worst case: the keys before Enter count too)",
+    )
     parser.add_argument("--pty-scans", type=int, default=500, help="0: skip the pty part")
     parser.add_argument("--rate", type=float, default=50.0)
     args = parser.parse_args()
     from textual import constants  # after console.app: it sets TEXTUAL_FPS first
 
     print(f"load average {load()} on {os.cpu_count()} CPUs; TEXTUAL_FPS {constants.MAX_FPS}")
-    asyncio.run(in_app(args.scans, args.repeats, not args.no_live, args.refuse_every))
+    asyncio.run(
+        in_app(
+            args.scans, args.repeats, not args.no_live, args.refuse_every, args.key_gap_ms / 1000
+        )
+    )
     if args.pty_scans:
         through_pty(args.pty_scans, args.rate)
 
