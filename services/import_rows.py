@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
-from services import search
+from services import search_terms
 from services.import_formats import (
     Bad,
     ImportedOrder,
@@ -397,7 +397,7 @@ def build_rows(fresh: Sequence[Ready], *, source: str, operator: str, sqlite: bo
             e_to(status)
             e_actor(words.actor)
             e_memo(words.memo[imp.status])
-        terms = search.other_terms(
+        terms = search_terms.other_terms(
             name=imp.customer_name,
             email=email,
             skus=[ln.sku for ln in lines],
