@@ -21,11 +21,16 @@ What a caller may rely on:
   holds: `OrderService.arrival_hooks`); orders already fulfilled or canceled on the channel
   are history and come in as they are, without touching stock.
 
-Speed: orders are written in batches of `BATCH` per transaction with the driver's bulk
-path (services/bulk.py), ids drawn up front, every row built once as a driver-ready tuple;
-a batch the database refuses is retried one order per transaction, so only the order at
-fault is reported. Figures: bench/bench_imports.py (the database's own share, the "floor",
-is most of it: ~6.5 rows stored per CSV row, with their indexes).
+Speed: a big file is read, checked and built into rows by a worker process while this
+one writes (services/import_worker.py; a small one in a thread); the rows come column by
+column (services/import_rows.py) and this process adds what needs the database (ids drawn
+up front, order numbers, customers by e-mail, the number's search term, its own time) and
+hands the driver's bulk path (executemany / COPY) lazy zips, in batches of `BATCH` orders
+per transaction. A batch the database refuses is retried one order per transaction, so
+only the order at fault is reported. The arrival checks get the batch's new orders
+without their lines unless a check needs them (see `_arrive`). Figures:
+bench/bench_imports.py (the database's own share, the "floor", is most of what is left
+here: ~6.5 rows stored per CSV row, with their indexes).
 """
 
 from __future__ import annotations
