@@ -10,9 +10,10 @@ the bell. Closing the screen releases the claim (`leave`); the counts stay.
 
 Fast enough for a scanner (bench/bench_scan_pty.py): a scan repaints only the one-line
 widgets it changed (header, its line's row, the message), never asks for a layout unless
-the message needs another number of lines, and the scan field draws nothing while a
-scanner types. The first pack screen freezes the heap the console has built (`gc.freeze`):
-a full collection walked all of it, a 100-150 ms pause every thousand scans or so.
+the message needs another number of lines, draws them in the same turn of the event loop
+(screens.pack_paint), and the scan field draws nothing while a scanner types. The first
+pack screen freezes the heap the console has built (`gc.freeze`): a full collection
+walked all of it, a 100-150 ms pause every thousand scans or so.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from screens.base import FailureReports
 from screens.confirm import ConfirmDialog
 from screens.live import LiveUpdates
 from screens.pack_lines import PackLines
+from screens.pack_paint import paint_now
 from screens.ports import ConsoleServices, may
 from screens.untrusted import visible
 from screens.widgets.scan_field import ScanField
@@ -485,6 +487,8 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
             self.say(f"✓ {result.message}", "ok")
         if at is not None and saved is not None:
             self.call_after_refresh(self._measured, at, saved)
+        # The answer on the terminal now, not after Textual's idle/timer round trip.
+        paint_now(self, (self.header_bar, self.message_bar, self.scan_field, *self.line_rows.rows))
 
     def _measured(self, at: float, saved: float) -> None:
         self.latencies.append((saved - at, now() - at))

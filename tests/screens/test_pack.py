@@ -18,6 +18,7 @@ from console.app import PacklineApp
 from screens.live import in_view
 from screens.order import OrderScreen
 from screens.pack import BackorderDialog, PackScreen, WeightDialog, grams_of
+from screens.pack_paint import paint_now
 from services.container import Services
 from services.models import Order, ScanEvent, StockLevel
 from services.orders import NewOrder
@@ -130,6 +131,25 @@ async def test_the_order_under_the_pack_screen_waits_until_shown_again(shop: Ser
         await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: app.screen is order and order.detail is not shown, limit=5)
         assert in_view(order)
+
+
+async def test_an_answer_is_drawn_at_once_unless_textual_must_lay_out(shop: Services) -> None:
+    number = await order_to_pack(shop, ((A_SKU, 2),))
+    app = PacklineApp(shop, pack=str(number))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await pack_screen(pilot)
+        await pilot.pause()
+        bar = screen.message_bar
+        bar.update("one line", layout=False)
+        assert paint_now(screen, [bar])  # drawn now: nothing left for the frame timer
+        assert not paint_now(screen, [bar])  # nothing new to draw
+        assert "one line" in screen_text(app)
+        bar.update("a message that needs a layout")  # layout=True: Textual's own path
+        assert not paint_now(screen, [bar])
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, WeightDialog))
+        bar.update("under a dialog", layout=False)
+        assert not paint_now(screen, [bar])  # not the top screen: left to Textual
 
 
 async def test_refused_scan_rings_flashes_and_names_the_code(shop: Services) -> None:
