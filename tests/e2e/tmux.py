@@ -6,15 +6,18 @@ Shared by the end-to-end tests (console, pack screen, SSH). Nothing sleeps blind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
+from signal import SIGCHLD
 from typing import Any
 
 import pytest
@@ -69,8 +72,15 @@ def seeded_shop(home: Path, orders: int = 50) -> tuple[dict[str, str], Path]:
     return env, db
 
 
+# Keep the pane after the program ends, so its last words (and exit status) can be read.
+# In the config, so it holds from the first moment: a program may end at once.
+CONFIG = "set-option -g remain-on-exit on\n"
+
+
 class Terminal:
-    """One tmux session whose pane runs one command (exec'd: the pane's pid is its pid)."""
+    """One tmux server and session whose pane runs one command (exec'd: the pane's pid is
+    its pid). The server is the test's own (`-L`, no user config): tests running side by
+    side, or anything else using tmux on the machine, share nothing with it."""
 
     def __init__(
         self, command: list[str], env: dict[str, str], size: tuple[int, int] = (80, 24)
@@ -79,15 +89,20 @@ class Terminal:
         self.name = f"packline-e2e-{uuid.uuid4().hex[:8]}"
         self.env = env
         width, height = size
+        self.config = Path(tempfile.mkstemp(prefix=f"{self.name}-", suffix=".conf")[1])
+        self.config.write_text(CONFIG)
         shell = "exec " + " ".join(shlex.quote(part) for part in command)
         self.tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell)
-        # Keep the pane after the program ends, so its last words can be read.
-        self.tmux("set-option", "-t", self.name, "remain-on-exit", "on")
 
     def tmux(self, *args: str) -> str:
         assert TMUX is not None
         result = subprocess.run(
-            [TMUX, *args], capture_output=True, text=True, env=self.env, timeout=10, check=False
+            [TMUX, "-L", self.name, "-f", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=10,
+            check=False,
         )
         return result.stdout
 
@@ -129,14 +144,26 @@ class Terminal:
             return None
         if signal.strip():
             return -int(signal)
-        # tmux may show the pane dead a moment before it knows the status: not yet, then.
-        return int(status) if status.strip() else None
+        if not status.strip():
+            # tmux (3.3a here) sometimes misses the SIGCHLD of a program that ended: the pane
+            # is dead, the program a zombie, its status unread. Nudge the server to reap it
+            # (a spare SIGCHLD is harmless: it waits for children that have ended, with
+            # WNOHANG); the status is there on the next look.
+            server = self.tmux("display-message", "-p", "#{pid}").strip()
+            if server.isdigit():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(server), SIGCHLD)
+            return None
+        return int(status)
 
     def alive(self) -> bool:
         assert TMUX is not None
-        done = subprocess.run([TMUX, "has-session", "-t", self.name], capture_output=True)
+        done = subprocess.run(
+            [TMUX, "-L", self.name, "has-session", "-t", self.name], capture_output=True
+        )
         return done.returncode == 0
 
     def kill(self) -> None:
         if self.alive():
-            self.tmux("kill-session", "-t", self.name)
+            self.tmux("kill-server")
+        self.config.unlink(missing_ok=True)
