@@ -301,6 +301,18 @@ class Rows:
     notices: list[tuple[int, str]] = field(default_factory=list)
 
 
+def share_strings(rows: Rows) -> None:
+    """Equal strings of the batch made one object (SKUs, words, cities ... repeat): a
+    pickle then sends each once, and the writer unpickles a third as many objects."""
+    memo: dict[str, str] = {}
+    share = memo.setdefault
+    for name, value in vars(rows).items():
+        if name == "address":
+            rows.address = [[share(v, v) for v in col] for col in value]
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            setattr(rows, name, [share(v, v) for v in value])
+
+
 def build_rows(fresh: Sequence[Ready], *, source: str, operator: str, sqlite: bool) -> Rows:
     """The rows of new orders (see Rows). One lean pass: the batch's values are appended
     column by column with bound methods, each value converted once."""

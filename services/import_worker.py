@@ -36,7 +36,16 @@ from services.import_formats import (
     read_generic_csv,
     read_json,
 )
-from services.import_rows import Facts, Product, Ready, Rows, build_rows, check_batch, follow_facts
+from services.import_rows import (
+    Facts,
+    Product,
+    Ready,
+    Rows,
+    build_rows,
+    check_batch,
+    follow_facts,
+    share_strings,
+)
 from services.shopify_csv import read as read_shopify
 
 Format = Literal["shopify", "csv", "json"]
@@ -71,7 +80,7 @@ class Batch:
     seq: int
     refused: list[Rejected]
     keys: list[tuple[str, str]]  # (channel, order name)
-    facts: list[Facts]
+    facts: list[Facts] | None  # None with rows: then from the checked orders if need be
     rows: Rows | None
     ready: list[Ready] | None = None
 
@@ -135,11 +144,12 @@ class _Maker:
         ready, refused = check_batch(chunk, plan.catalogue, plan.unknown_sku)
         self.last_ready = ready
         self.seq += 1
-        rows = None
+        keys = [r.key for r in ready]
+        rows, facts = None, None
         if want_rows:
             rows = build_rows(ready, source=plan.source, operator=plan.operator, sqlite=plan.sqlite)
-        keys = [r.key for r in ready]
-        facts = [follow_facts(r) for r in ready]
+        else:
+            facts = [follow_facts(r) for r in ready]
         return Batch(self.seq, refused, keys, facts, rows, ready if keep_ready else None)
 
     def close(self) -> None:
@@ -373,6 +383,8 @@ def _serve(inp: BinaryIO, out: BinaryIO) -> None:
                     continue
                 kept[batch.seq] = maker.last_ready
                 b = batch
+                if b.rows is not None:
+                    share_strings(b.rows)
                 send(("batch", b.seq, b.refused, b.keys, b.facts, b.rows, maker.relay.seen))
             elif message[0] == "ready":
                 send(("ready", message[1], kept.pop(message[1])))

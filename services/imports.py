@@ -350,19 +350,24 @@ class ImportService:
         async with self._uow(write=True) as uow:
             known = await self._known(uow, keys)
             follow: list[int] = []  # known orders that moved on there
+            ready: list[Ready] = []
+            facts = batch.facts
+            if known and facts is None:
+                ready = await source.ready_of(batch)
+                facts = [follow_facts(r) for r in ready]
             for i, key in enumerate(keys):
                 k = known.get(key)
                 if k is None:
                     continue
-                f = batch.facts[i]
+                assert facts is not None
+                f = facts[i]
                 if self._money_todo(f, k.channel_money) or self._status_todo(f, k):
                     follow.append(i)
                 else:
                     out.unchanged += 1
             rows = batch.rows
-            ready: list[Ready] = []
             if known or rows is None:
-                if follow or len(keys) > len(known):
+                if not ready and (follow or len(keys) > len(known)):
                     ready = await source.ready_of(batch)
                 fresh = [r for r in ready if r.key not in known]
                 rows = build_rows(
