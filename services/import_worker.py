@@ -310,6 +310,8 @@ class ProcessSource:
         return batch.ready
 
     async def close(self) -> None:
+        if not self.ended:  # the import stopped half-way: the worker may be mid-write
+            self._kill()
         with contextlib.suppress(Exception):
             self._send(("stop",))
             self.to_worker.close()

@@ -212,8 +212,6 @@ class ImportService:
         self.batch = BATCH
         # Files from this size on are read in a worker process (import_worker.py).
         self.process_min_bytes = PROCESS_MIN_BYTES
-        # Customers this import made or found, by e-mail (committed batches only).
-        self._committed_customers: dict[str, int] = {}
 
     def _uow(self, write: bool = False) -> UnitOfWork:
         return UnitOfWork(self.db, write=write, clock=self.clock, actor=self.orders.operator)
@@ -257,12 +255,12 @@ class ImportService:
         # Progress is reported from here, between batches.
         source = await open_source(plan, worker=size >= self.process_min_bytes)
         total = _Outcome()
-        self._committed_customers = {}
+        known_customers: dict[str, int] = {}  # made or found by e-mail, batches committed
         want_rows = True  # else (orders already imported) their keys and facts only
         try:
             while (batch := await source.next(want_rows)) is not None:
                 total.rejected += batch.refused
-                outcome, had_known = await self._batch(batch, source, plan)
+                outcome, had_known = await self._batch(batch, source, plan, known_customers)
                 total.add(outcome)
                 want_rows = not had_known
                 if progress is not None and source.progress:
@@ -311,11 +309,15 @@ class ImportService:
     # -- one batch ----------------------------------------------------------------------
 
     async def _batch(
-        self, batch: Batch, source: ThreadSource | ProcessSource, plan: Plan
+        self,
+        batch: Batch,
+        source: ThreadSource | ProcessSource,
+        plan: Plan,
+        known_customers: dict[str, int],
     ) -> tuple[_Outcome, bool]:
         """Write one batch; (what it did, whether it held orders already imported)."""
         try:
-            return await self._write(batch, source, plan)
+            return await self._write(batch, source, plan, known_customers)
         except (IntegrityError, DBAPIError) as exc:
             ready = await source.ready_of(batch)
             outcome = _Outcome()
@@ -329,7 +331,7 @@ class ImportService:
             for r in ready:  # one per transaction: only the order at fault is refused
                 one = Batch(batch.seq, [], [r.key], [follow_facts(r)], None, [r])
                 try:
-                    done, known = await self._write(one, source, plan)
+                    done, known = await self._write(one, source, plan, known_customers)
                     outcome.add(done)
                     had_known = had_known or known
                 except (IntegrityError, DBAPIError) as fault:
@@ -341,7 +343,11 @@ class ImportService:
             return outcome, had_known
 
     async def _write(
-        self, batch: Batch, source: ThreadSource | ProcessSource, plan: Plan
+        self,
+        batch: Batch,
+        source: ThreadSource | ProcessSource,
+        plan: Plan,
+        known_customers: dict[str, int],
     ) -> tuple[_Outcome, bool]:
         out = _Outcome()
         keys = batch.keys
@@ -374,7 +380,7 @@ class ImportService:
                     fresh, source=plan.source, operator=plan.operator, sqlite=plan.sqlite
                 )
             customers: dict[str, int] = {}
-            numbers = await self._insert(uow, rows, customers) if rows.n else []
+            numbers = await self._insert(uow, rows, known_customers, customers) if rows.n else []
             for ref, number in zip(rows.ref, numbers, strict=True):
                 out.created.append((ref, number))
             out.notices += [
@@ -387,18 +393,25 @@ class ImportService:
                 r = ready[i]
                 await self._follow(uow, r, known[r.key], out)
             await uow.commit()
-        self._committed_customers.update(customers)
+        known_customers.update(customers)
         return out, bool(known)
 
     # -- new orders: the bulk path ------------------------------------------------------
 
-    async def _insert(self, uow: UnitOfWork, rows: Rows, customers: dict[str, int]) -> list[int]:
+    async def _insert(
+        self,
+        uow: UnitOfWork,
+        rows: Rows,
+        committed: dict[str, int],
+        customers: dict[str, int],
+    ) -> list[int]:
         """Write new orders' rows with the driver's bulk path; returns their numbers.
 
         What the rows leave to the writer is added here: ids and numbers (drawn now, in
         the write transaction), customers (found by e-mail, else made: `customers` gets
         the e-mails this batch resolved), the number's search term, the transaction's
-        time, and the staff notice and webhooks of new orders."""
+        time, and the staff notice and webhooks of new orders. `committed`: customers of
+        this import's committed batches, by e-mail (no need to look them up again)."""
         s = uow.session
         conn = await s.connection()
         sqlite = conn.dialect.name == "sqlite"
@@ -411,7 +424,6 @@ class ImportService:
         numbers = await self._numbers(uow, n)
         address_ids = await _ids(conn, "addresses", len(rows.address_of))
         # Customers: the first one made for an e-mail (as create), else a new one.
-        committed = self._committed_customers
         emails = rows.email
         customers.update(
             await self._customers(uow, {e for e in emails if e and e not in committed})

@@ -4,6 +4,8 @@ the fixtures go through both (the worker forced with process_min_bytes=0)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -150,3 +152,43 @@ async def test_no_worker_to_start_reads_in_a_thread(
         shop.imports.process_min_bytes = 0
         report = await shop.imports.import_file(SHOPIFY, "shopify")
     assert len(report.created) == 6 and len(report.rejected) == 3
+
+
+def _workers() -> list[int]:
+    """This process's import workers still running (Linux /proc)."""
+    me = str(os.getpid())
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
+        if parent == me and b"services.import_worker" in cmd and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+async def test_a_cancelled_import_ends_its_worker(tmp_path: Path, clock: FixedClock) -> None:
+    big = tmp_path / "big.csv"
+    lines = ["Name,Financial Status,Currency,Total,Lineitem quantity,Lineitem sku"]
+    lines += [f"#{n},paid,USD,12.50,1,PL-10001" for n in range(1, 6_001)]
+    big.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    async with open_shop(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", clock) as shop:
+        shop.imports.process_min_bytes = 0
+        shop.imports.batch = 500
+        first = asyncio.Event()
+        task = asyncio.ensure_future(
+            shop.imports.import_file(big, "shopify", progress=lambda d, t: first.set())
+        )
+        await asyncio.wait_for(first.wait(), 60)
+        assert _workers()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not _workers()
+        report = await shop.imports.import_file(big, "shopify")  # the rest still goes in
+    assert len(report.created) + report.unchanged == 6_000
