@@ -6,14 +6,17 @@
    of the file's columns: the issue's yardstick), and the database's floor (the ~6.5 rows
    per CSV row the import stores, written again by plain sqlite3 executemany into the same
    schema, indexes and connection settings: what no import into this schema can beat);
-   then the same file again (the idempotent no-op).
+   then the same file again (the idempotent no-op). The file is read by the import's
+   worker process, as any from 2 MB is (services/import_worker.py); --no-worker reads it
+   in a thread, as a small file. CPU time is printed too: on a shared machine it is the
+   steadier figure.
 2. Export of 1M orders (`packline export csv`): time and peak memory (the process's max
    RSS), next to an export of 10k orders, to show memory does not grow with the orders.
    Uses a seeded 1M database under bench/out/ (bench/out/orders-1000000.sqlite, made by
    `packline --db FILE seed --orders 1000000`, about 6 minutes) if there is one.
 
     .venv/bin/python bench/bench_imports.py [--rows 100000] [--export-orders 1000000]
-        [--skip-export] [--repeat N]
+        [--skip-export] [--repeat N] [--no-worker]
 """
 
 from __future__ import annotations
