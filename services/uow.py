@@ -58,7 +58,10 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if not self._committed:
+            # A read ends with close() alone: the pool rolls its connection back on return,
+            # and an explicit rollback would first expire every object it loaded (a few ms
+            # for a page of a hundred orders, for nothing: the views are already built).
+            if not self._committed and self.write:
                 await self.session.rollback()
         finally:
             await self.session.close()
