@@ -418,25 +418,24 @@ class ImportService:
         conn = await s.connection()
         sqlite = conn.dialect.name == "sqlite"
         now = uow.clock()
-        numbers = await self._numbers(uow, rows.n)
         emails = {e for e in rows.email if e and e not in committed}
         if sqlite:
-            # One trip to the driver's thread for the rest (ids, customers, every table):
-            # on a busy machine each trip waits for that thread to be scheduled.
+            # One trip to the driver's thread for all of it (numbers, ids, customers, every
+            # table): on a busy machine each trip waits for that thread to be scheduled.
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
-            await driver._execute(  # aiosqlite's own way to run work in its thread
+            written: list[int] = await driver._execute(  # aiosqlite's way to run work there
                 self._write_sqlite,
                 driver._conn,
                 rows,
-                numbers,
                 emails,
                 committed,
                 customers,
                 now,
                 uow.actor,
             )
-            return numbers
+            return written
+        numbers = await self._numbers(uow, rows.n)
         n = rows.n
         order_ids = await _ids(conn, "orders", n)
         address_ids = await _ids(conn, "addresses", len(rows.address_of))
@@ -462,21 +461,34 @@ class ImportService:
         self,
         db: sqlite3.Connection,
         rows: Rows,
-        numbers: list[int],
         emails: set[str],
         committed: dict[str, int],
         customers: dict[str, int],
         now: datetime,
         operator: str,
-    ) -> None:
-        """`_insert` on SQLite, in the driver's thread: ids past the highest (safe: the
-        write transaction holds the database's only write lock), customers by e-mail,
-        every table by executemany."""
+    ) -> list[int]:
+        """`_insert` on SQLite, in the driver's thread: numbers as `_numbers` draws them,
+        ids past the highest (safe: the write transaction holds the database's only write
+        lock), customers by e-mail, every table by executemany. Returns the numbers."""
 
-        def after(table: str) -> int:
-            return int(db.execute(f'SELECT max(id) FROM "{table}"').fetchone()[0] or 0) + 1
+        def after(table: str, column: str = "id") -> int:
+            return int(db.execute(f'SELECT max({column}) FROM "{table}"').fetchone()[0] or 0) + 1
 
         n = rows.n
+        start = max(after("orders", "number"), FIRST_ORDER_NUMBER)
+        drawn = db.execute(
+            "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value"
+        ).fetchone()
+        if drawn is None:
+            db.execute("INSERT INTO counters (name, value) VALUES ('order_number', ?)", (start,))
+            number = start
+        else:
+            number = int(drawn[0])
+        if n > 1:
+            db.execute(
+                "UPDATE counters SET value = value + ? WHERE name = 'order_number'", (n - 1,)
+            )
+        numbers = list(range(number, number + n))
         first = after("orders")
         order_ids = list(range(first, first + n))
         first = after("addresses")
@@ -508,6 +520,7 @@ class ImportService:
             marks = ", ".join("?" for _ in columns)
             quoted = ", ".join(f'"{c}"' for c in columns)
             db.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', values)
+        return numbers
 
     def _tables(
         self,
@@ -849,7 +862,8 @@ class ImportService:
         return found
 
     async def _numbers(self, uow: UnitOfWork, n: int) -> list[int]:
-        """`n` order numbers from the gap-free counter, in one step."""
+        """`n` order numbers from the gap-free counter, in one step (UnitOfWork.next_number
+        and n - 1 more; _write_sqlite does the same in SQL)."""
         highest = (await uow.session.execute(select(func.max(Order.number)))).scalar()
         first = await uow.next_number(
             "order_number", max(int(highest or 0) + 1, FIRST_ORDER_NUMBER)
@@ -928,15 +942,23 @@ class ImportService:
             refs[channel].append(order_ref)
         out: dict[tuple[str, str], _Known] = {}
         s = uow.session
-        for channel, names in refs.items():  # one channel a file, as a rule
-            for chunk in _chunks(names, 500):
-                rows = await s.execute(
-                    select(Order.channel_ref, Order.id, Order.number, Order.status).where(
-                        Order.channel == channel, Order.channel_ref.in_(chunk)
+        if self.db.is_sqlite:  # one trip to the driver's thread (see _insert)
+            raw = await (await s.connection()).get_raw_connection()
+            driver: Any = raw.driver_connection
+            for channel, ref, oid, number, status in await driver._execute(
+                _known_sqlite, driver._conn, refs
+            ):
+                out[(channel, str(ref))] = _Known(int(oid), int(number), Status(status), 0, {})
+        else:
+            for channel, names in refs.items():  # one channel a file, as a rule
+                for chunk in _chunks(names, 500):
+                    rows = await s.execute(
+                        select(Order.channel_ref, Order.id, Order.number, Order.status).where(
+                            Order.channel == channel, Order.channel_ref.in_(chunk)
+                        )
                     )
-                )
-                for ref, oid, number, status in rows.all():
-                    out[(channel, str(ref))] = _Known(int(oid), int(number), status, 0, {})
+                    for ref, oid, number, status in rows.all():
+                        out[(channel, str(ref))] = _Known(int(oid), int(number), status, 0, {})
         if not out:
             return out
         by_id = {k.id: k for k in out.values()}
@@ -1119,6 +1141,23 @@ class ImportService:
 
 
 # -- small helpers ---------------------------------------------------------------------------
+
+
+def _known_sqlite(db: sqlite3.Connection, refs: dict[str, list[str]]) -> list[tuple[Any, ...]]:
+    """ImportService._known's look-up on SQLite, in the driver's thread."""
+    out: list[tuple[Any, ...]] = []
+    for channel, names in refs.items():
+        for chunk in _chunks(names, 500):
+            marks = ", ".join("?" for _ in chunk)
+            out += [
+                (channel, *row)
+                for row in db.execute(
+                    "SELECT channel_ref, id, number, status FROM orders "
+                    f"WHERE channel = ? AND channel_ref IN ({marks})",
+                    (channel, *chunk),
+                )
+            ]
+    return out
 
 
 async def _write_table(
