@@ -411,7 +411,7 @@ def _print_detail(d: OrderDetail) -> None:
     for p in d.payments:
         click.echo(f"Payment: {p.kind} {money(p.amount, r.currency)} {p.state}")
     for ret in d.returns:
-        asked = ", ".join(f"{one_line(sku, 16)}x{qty}" for sku, qty, _, _ in ret.lines)
+        asked = ", ".join(f"{one_line(ln.sku, 16)}x{ln.quantity}" for ln in ret.lines)
         click.echo(f"Return: {ret.rma} {ret.status} ({asked}) {one_line(ret.reason, 40)}")
     click.echo("History:")
     for h in d.history:

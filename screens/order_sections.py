@@ -247,8 +247,9 @@ def returns_table(detail: OrderDetail) -> RenderableType:
     table = _table(("RMA", "n"), ("Status", "n"), ("Lines", ""), ("Reason", ""))
     for ret in detail.returns:
         lines = ", ".join(
-            f"{sku}×{qty}" + (f" ({got} in, {how.replace('_', ' ')})" if got else "")
-            for sku, qty, got, how in ret.lines
+            f"{ln.sku}×{ln.quantity}"
+            + (f" ({ln.received} in, {ln.disposition.replace('_', ' ')})" if ln.received else "")
+            for ln in ret.lines
         )
         status = ret.status
         if ret.exchange_order is not None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from services import outbox, search, status_counts
 from services.carriers import tracking_url
 from services.db import Database
-from services.display import RISK_HIGH_AT, rma_name
+from services.display import RISK_HIGH_AT
 from services.errors import InvalidInput
 from services.models import (
     Address,
@@ -57,7 +57,8 @@ from services.views import (
     PaymentView,
     POView,
     RefundLineView,
-    ReturnSummary,
+    ReturnLineView,
+    ReturnView,
     ShipmentView,
 )
 from services.workflow import (
@@ -187,6 +188,34 @@ async def record_arrival(
     )
     terms = search.terms_for(order.number, name=name, email=order.email, skus=skus)
     await search.reindex(uow.session, order.id, terms)
+
+
+def return_view(r: Return, order: Order, exchange_order: int | None) -> ReturnView:
+    """A return row as its order and the returns service show it (`order` with its lines)."""
+    by_id = {ln.id: ln for ln in order.lines}
+    return ReturnView(
+        id=r.id,
+        order_number=order.number,
+        status=r.status,
+        reason=r.reason,
+        created_at=r.created_at,
+        created_by=r.created_by,
+        received_at=r.received_at,
+        exchange_order=exchange_order,
+        currency=order.currency,
+        lines=tuple(
+            ReturnLineView(
+                line_id=rl.order_line_id,
+                sku=by_id[rl.order_line_id].sku,
+                name=by_id[rl.order_line_id].name,
+                unit_price=by_id[rl.order_line_id].unit_price,
+                quantity=rl.quantity,
+                received=rl.received,
+                disposition=rl.disposition,
+            )
+            for rl in sorted(r.lines, key=lambda rl: rl.id)
+        ),
+    )
 
 
 def payment_view(p: Payment) -> PaymentView:
@@ -678,7 +707,7 @@ class OrderService:
         )
 
     @staticmethod
-    async def _returns_of(s: AsyncSession, order: Order) -> tuple[ReturnSummary, ...]:
+    async def _returns_of(s: AsyncSession, order: Order) -> tuple[ReturnView, ...]:
         rows = (
             (
                 await s.execute(
@@ -691,9 +720,6 @@ class OrderService:
             .scalars()
             .all()
         )
-        if not rows:
-            return ()
-        skus = {ln.id: ln.sku for ln in order.lines}
         exchange_ids = {r.exchange_order_id for r in rows if r.exchange_order_id is not None}
         numbers: dict[int, int] = {}
         if exchange_ids:
@@ -701,22 +727,7 @@ class OrderService:
                 select(Order.id, Order.number).where(Order.id.in_(exchange_ids))
             )
             numbers = {oid: number for oid, number in found.all()}
-        return tuple(
-            ReturnSummary(
-                rma=rma_name(r.id),
-                status=r.status,
-                reason=r.reason,
-                created_at=r.created_at,
-                created_by=r.created_by,
-                received_at=r.received_at,
-                exchange_order=numbers.get(r.exchange_order_id) if r.exchange_order_id else None,
-                lines=tuple(
-                    (skus.get(ln.order_line_id, ""), ln.quantity, ln.received, ln.disposition)
-                    for ln in sorted(r.lines, key=lambda ln: ln.id)
-                ),
-            )
-            for r in rows
-        )
+        return tuple(return_view(r, order, numbers.get(r.exchange_order_id or 0)) for r in rows)
 
     async def _shipments_by_order(
         self, uow: UnitOfWork, order_ids: list[int]

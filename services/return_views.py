@@ -4,13 +4,13 @@ and the plain requests a caller builds. The service is services/returns.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from services.display import RMA_PREFIX as RMA_PREFIX
-from services.display import iso, money
 from services.display import rma_name as rma_name
 from services.views import OrderDetail, PaymentResult
+from services.views import ReturnLineView as ReturnLineView
+from services.views import ReturnView as ReturnView
 
 REQUESTED = "requested"
 RECEIVED = "received"
@@ -29,71 +29,6 @@ class Receipt:
     code: str
     quantity: int = 1
     restock: bool | None = None
-
-
-@dataclass(frozen=True)
-class ReturnLineView:
-    line_id: int
-    sku: str
-    name: str
-    unit_price: int
-    quantity: int  # asked to return
-    received: int  # came back (0 until received)
-    disposition: str  # "" until received, then restock | write_off
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "line_id": self.line_id,
-            "sku": self.sku,
-            "name": self.name,
-            "unit_price": self.unit_price,
-            "quantity": self.quantity,
-            "received": self.received,
-            "disposition": self.disposition or None,
-        }
-
-
-@dataclass(frozen=True)
-class ReturnView:
-    id: int
-    order_number: int
-    status: str  # requested | received | canceled
-    reason: str
-    created_at: datetime
-    created_by: str
-    received_at: datetime | None
-    exchange_order: int | None
-    currency: str
-    lines: tuple[ReturnLineView, ...]
-
-    @property
-    def rma(self) -> str:
-        return rma_name(self.id)
-
-    @property
-    def value(self) -> int:
-        """What the goods asked back are worth at the prices paid."""
-        return sum(ln.quantity * ln.unit_price for ln in self.lines)
-
-    @property
-    def value_text(self) -> str:
-        return money(self.value, self.currency)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rma": self.rma,
-            "id": self.id,
-            "order": self.order_number,
-            "status": self.status,
-            "reason": self.reason,
-            "created_at": iso(self.created_at),
-            "created_by": self.created_by,
-            "received_at": iso(self.received_at),
-            "exchange_order": self.exchange_order,
-            "value": self.value,
-            "currency": self.currency,
-            "lines": [ln.to_json() for ln in self.lines],
-        }
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from services.models import (
     StockLevel,
     Warehouse,
 )
-from services.orders import NewAddress, NewOrder, OrderService
+from services.orders import NewAddress, NewOrder, OrderService, return_view
 from services.payments import PaymentService
 from services.return_views import (
     CANCELED,
@@ -64,7 +64,6 @@ from services.return_views import (
     WRITE_OFF,
     Receipt,
     ReturnableLine,
-    ReturnLineView,
     ReturnResult,
     ReturnView,
     rma_name,
@@ -717,33 +716,10 @@ class ReturnService:
         return await uow.order(await self._number_of(uow, order_id))
 
     async def _view(self, uow: UnitOfWork, r: Return, order: Order) -> ReturnView:
-        by_id = {ln.id: ln for ln in order.lines}
         exchange = None
         if r.exchange_order_id is not None:
             exchange = await self._number_of(uow, r.exchange_order_id)
-        return ReturnView(
-            id=r.id,
-            order_number=order.number,
-            status=r.status,
-            reason=r.reason,
-            created_at=r.created_at,
-            created_by=r.created_by,
-            received_at=r.received_at,
-            exchange_order=exchange,
-            currency=order.currency,
-            lines=tuple(
-                ReturnLineView(
-                    line_id=rl.order_line_id,
-                    sku=by_id[rl.order_line_id].sku,
-                    name=by_id[rl.order_line_id].name,
-                    unit_price=by_id[rl.order_line_id].unit_price,
-                    quantity=rl.quantity,
-                    received=rl.received,
-                    disposition=rl.disposition,
-                )
-                for rl in r.lines
-            ),
-        )
+        return return_view(r, order, exchange)
 
     async def _result(
         self,

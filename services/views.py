@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from services.display import RISK_HIGH_AT, iso, money, risk_flag
+from services.display import RISK_HIGH_AT, iso, money, risk_flag, rma_name
 from services.statuses import HoldReason, PaymentStatus, Status
 
 T = TypeVar("T")
@@ -183,31 +183,69 @@ class POView:
 
 
 @dataclass(frozen=True)
-class ReturnSummary:
-    """A return (RMA) as the order shows it; services/return_views.py has the full view."""
+class ReturnLineView:
+    line_id: int
+    sku: str
+    name: str
+    unit_price: int
+    quantity: int  # asked to return
+    received: int  # came back (0 until received)
+    disposition: str  # "" until received, then restock | write_off
 
-    rma: str
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "line_id": self.line_id,
+            "sku": self.sku,
+            "name": self.name,
+            "unit_price": self.unit_price,
+            "quantity": self.quantity,
+            "received": self.received,
+            "disposition": self.disposition or None,
+        }
+
+
+@dataclass(frozen=True)
+class ReturnView:
+    """A return (RMA): on its order's detail, and from the returns service."""
+
+    id: int
+    order_number: int
     status: str  # requested | received | canceled
     reason: str
     created_at: datetime
     created_by: str
     received_at: datetime | None
     exchange_order: int | None
-    lines: tuple[tuple[str, int, int, str], ...]  # sku, asked back, came back, disposition
+    currency: str
+    lines: tuple[ReturnLineView, ...]
+
+    @property
+    def rma(self) -> str:
+        return rma_name(self.id)
+
+    @property
+    def value(self) -> int:
+        """What the goods asked back are worth at the prices paid."""
+        return sum(ln.quantity * ln.unit_price for ln in self.lines)
+
+    @property
+    def value_text(self) -> str:
+        return money(self.value, self.currency)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rma": self.rma,
+            "id": self.id,
+            "order": self.order_number,
             "status": self.status,
             "reason": self.reason,
             "created_at": iso(self.created_at),
             "created_by": self.created_by,
             "received_at": iso(self.received_at),
             "exchange_order": self.exchange_order,
-            "lines": [
-                {"sku": sku, "quantity": qty, "received": got, "disposition": how or None}
-                for sku, qty, got, how in self.lines
-            ],
+            "value": self.value,
+            "currency": self.currency,
+            "lines": [ln.to_json() for ln in self.lines],
         }
 
 
@@ -305,7 +343,7 @@ class OrderDetail:
     purchase_orders: tuple[POView, ...]
     history: tuple[HistoryEntry, ...]
     notifications: tuple[NotificationView, ...]
-    returns: tuple[ReturnSummary, ...] = ()
+    returns: tuple[ReturnView, ...] = ()
 
     @property
     def number(self) -> int:

@@ -81,9 +81,10 @@ def test_open_receive_refund_as_json(shop: str) -> None:
         "received",
         "broken \x1b[31m",
     )
-    assert summary["lines"] == [
-        {"sku": sku, "quantity": 1, "received": 1, "disposition": "restock"}
-    ]
+    assert summary == run_json("return", "show", rma, db=shop)  # one view of a return
+    assert [
+        (ln["sku"], ln["quantity"], ln["received"], ln["disposition"]) for ln in summary["lines"]
+    ] == [(sku, 1, 1, "restock")]
 
 
 def test_plain_text_is_one_line_per_fact_and_safe(shop: str) -> None:
