@@ -24,9 +24,10 @@ What a caller may rely on:
 Speed: a big file is read, checked and built into rows by a worker process while this
 one writes (services/import_worker.py; a small one in a thread); the rows come column by
 column (services/import_rows.py) and this process adds what needs the database (ids drawn
-up front, order numbers, customers by e-mail, the number's search term, its own time) and
-hands the driver's bulk path (executemany / COPY) lazy zips, in batches of `BATCH` orders
-per transaction. A batch the database refuses is retried one order per transaction, so
+up front, order numbers, customers by e-mail, the number's search term, its own time),
+in batches of `BATCH` orders per transaction. On SQLite a batch's look-up and its writes
+are one trip each to the driver's thread (executemany over lazy zips); on PostgreSQL the
+rows go by COPY. A batch the database refuses is retried one order per transaction, so
 only the order at fault is reported. The arrival checks get the batch's new orders
 without their lines unless a check needs them (see `_arrive`). Figures:
 bench/bench_imports.py (the database's own share, the "floor", is most of what is left
