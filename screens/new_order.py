@@ -13,7 +13,7 @@ one; in the product field enter adds the exact SKU or barcode (what a scanner se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, cast
 
@@ -42,8 +42,14 @@ from screens.base import FailureReports, after_typing
 from screens.format import money_text, safe_line
 from screens.ports import ConsoleServices
 from screens.untrusted import visible
-from services.display import money
-from services.errors import Refused
+from screens.widgets.product_picker import (
+    SEARCH_DELAY,
+    ProductFinder,
+    ProductPicker,
+)
+from screens.widgets.product_picker import (
+    split_quantity as split_quantity,  # re-exported: screens/returns.py imports it from here
+)
 from services.order_entry_spec import (
     SHIPPING_METHODS,
     CustomerChoice,
@@ -56,7 +62,6 @@ from services.statuses import PaymentMethod
 from services.views import OrderDetail
 from styles import tcss
 
-SEARCH_DELAY = 0.2
 ADDRESS_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("name", "Name", "as on the parcel (default: the customer)"),
     ("company", "Company", ""),
@@ -70,12 +75,8 @@ ADDRESS_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class OrderEntry(Protocol):
+class OrderEntry(ProductFinder, Protocol):
     """What this screen calls (services/order_entry.py); `Services.entry` satisfies it."""
-
-    async def find_products(self, query: str, limit: int = 8) -> tuple[ProductChoice, ...]: ...
-
-    async def product(self, code: str) -> ProductChoice: ...
 
     async def find_customers(self, query: str, limit: int = 8) -> tuple[CustomerChoice, ...]: ...
 
@@ -92,14 +93,6 @@ def widget_id(key: str) -> str:
     if key == "lines" or key.startswith("line:"):
         return "lines"
     return key.replace(".", "-").replace("_", "-")
-
-
-def split_quantity(text: str) -> tuple[int, str]:
-    """`3*PL-10002` -> (3, "PL-10002"); a plain code counts one."""
-    head, sep, rest = text.partition("*")
-    if sep and head.strip().isdigit() and 0 < int(head) <= 10_000 and rest.strip():
-        return int(head), rest.strip()
-    return 1, text.strip()
 
 
 @dataclass
@@ -125,9 +118,8 @@ class NewOrderScreen(FailureReports, Screen[None]):
         self.lines: list[_Line] = []
         self.saving = False
         self.created: OrderDetail | None = None
-        self._product_hits: list[ProductChoice] = []
         self._customer_hits: list[CustomerChoice] = []
-        self._search_timers: dict[str, Timer] = {}
+        self._customer_timer: Timer | None = None
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -151,12 +143,9 @@ class NewOrderScreen(FailureReports, Screen[None]):
                     for key, label, hint in ADDRESS_FIELDS:
                         yield from self._field(label, f"bill-{key.replace('_', '-')}", hint)
             with Vertical(id="lines-box", classes="box"):
-                yield Input(
-                    placeholder="add a product: SKU, name or scan (3*CODE adds three)",
-                    id="product",
-                    compact=True,
+                yield ProductPicker(
+                    self.entry, input_id="product", hits_id="product-hits", id="product-picker"
                 )
-                yield OptionList(id="product-hits")
                 yield DataTable(id="lines", cursor_type="row", zebra_stripes=False)
                 yield Static("", id="err-lines", classes="field-error", markup=False)
             with Vertical(id="money-box", classes="box"):
@@ -201,7 +190,7 @@ class NewOrderScreen(FailureReports, Screen[None]):
         table = self.query_one("#lines", DataTable)
         table.add_columns("SKU", "Item", "Qty", "Price", "Total", "Stock")
         table.border_title = "Lines (+ / - quantity, delete removes)"
-        for wid in ("customer-hits", "product-hits", "bill-fields"):
+        for wid in ("customer-hits", "bill-fields"):
             self.query_one(f"#{wid}").display = False
         for err in self.query(".field-error"):
             err.display = False
@@ -216,17 +205,10 @@ class NewOrderScreen(FailureReports, Screen[None]):
 
     @on(Input.Changed, "#customer-search")
     def _customer_typed(self, event: Input.Changed) -> None:
-        self._later("customer", lambda: self.search_customers(event.value))
-
-    @on(Input.Changed, "#product")
-    def _product_typed(self, event: Input.Changed) -> None:
-        self._later("product", lambda: self.search_products(split_quantity(event.value)[1]))
-
-    def _later(self, what: str, run: Callable[[], object]) -> None:
-        timer = self._search_timers.pop(what, None)
-        if timer is not None:
-            timer.stop()
-        self._search_timers[what] = self.set_timer(SEARCH_DELAY, run)
+        if self._customer_timer is not None:
+            self._customer_timer.stop()
+        query = event.value
+        self._customer_timer = self.set_timer(SEARCH_DELAY, lambda: self.search_customers(query))
 
     @work(exit_on_error=False, group="customers", exclusive=True, name="find customers")
     async def search_customers(self, query: str) -> None:
@@ -264,50 +246,13 @@ class NewOrderScreen(FailureReports, Screen[None]):
 
     # -- products -------------------------------------------------------------------------
 
-    @work(exit_on_error=False, group="products", exclusive=True, name="find products")
-    async def search_products(self, query: str) -> None:
-        hits = await self.entry.find_products(query) if query.strip() else ()
-        self._product_hits = list(hits)
-        box = self.query_one("#product-hits", OptionList)
-        box.clear_options()
-        for p in hits:
-            label = Text.assemble(
-                safe_line(p.sku, "bold", 16),
-                "  ",
-                safe_line(p.name, "", 36),
-                "  ",
-                money(p.price),
-                "  ",
-                (p.stock_text, "green" if p.available or p.drop_ship else "yellow"),
-            )
-            box.add_option(Option(label))
-        box.display = bool(hits)
+    @on(ProductPicker.Chosen)
+    def _product_chosen(self, event: ProductPicker.Chosen) -> None:
+        self._add(event.product, event.quantity)
 
-    @on(Input.Submitted, "#product")
-    def _product_entered(self, event: Input.Submitted) -> None:
-        qty, code = split_quantity(event.value)
-        if code:
-            self.add_exact(code, qty)
-
-    @work(exit_on_error=False, group="add", name="add the product")
-    async def add_exact(self, code: str, qty: int) -> None:
-        try:
-            product = await self.entry.product(code)
-        except Refused:
-            self._error("lines", f"no product has SKU or barcode {visible(code)[:40]}: pick one ↓")
-            return
-        self._add(product, qty)
-        field = self.query_one("#product", Input)
-        field.value = ""
-
-    @on(OptionList.OptionSelected, "#product-hits")
-    def _product_picked(self, event: OptionList.OptionSelected) -> None:
-        if 0 <= event.option_index < len(self._product_hits):
-            qty, _code = split_quantity(self.query_one("#product", Input).value)
-            self._add(self._product_hits[event.option_index], qty)
-            self.query_one("#product", Input).value = ""
-            self.query_one("#product-hits").display = False
-            self.set_focus(self.query_one("#product", Input))
+    @on(ProductPicker.Missing)
+    def _product_missing(self, event: ProductPicker.Missing) -> None:
+        self._error("lines", event.message)
 
     def _add(self, product: ProductChoice, qty: int) -> None:
         for line in self.lines:
@@ -396,9 +341,8 @@ class NewOrderScreen(FailureReports, Screen[None]):
         focused = self.focused
         if key != "down" or not isinstance(focused, Input):
             return
-        hits = {"customer-search": "customer-hits", "product": "product-hits"}.get(focused.id or "")
-        if hits is not None and self.query_one(f"#{hits}").display:
-            box = self.query_one(f"#{hits}", OptionList)
+        if focused.id == "customer-search" and self.query_one("#customer-hits").display:
+            box = self.query_one("#customer-hits", OptionList)
             self.set_focus(box)
             if box.option_count:
                 box.highlighted = 0

@@ -18,22 +18,21 @@ from dataclasses import replace
 from typing import ClassVar, Protocol, cast
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from screens.base import FailureReports, after_typing
 from screens.confirm import ConfirmDialog
 from screens.format import money_text, safe_line, status_text
-from screens.new_order import entry_of, split_quantity
+from screens.new_order import entry_of
 from screens.ports import ConsoleServices
 from screens.prompt_dialog import PromptDialog
 from screens.untrusted import visible
+from screens.widgets.product_picker import ProductPicker
 from services.display import money
 from services.errors import Conflict, Refused
 from services.order_edit_spec import EditResult, OrderEdit
@@ -48,8 +47,6 @@ from services.order_entry_spec import (
 )
 from services.views import OrderDetail
 from styles import tcss
-
-SEARCH_DELAY = 0.2
 
 
 class OrderEdits(Protocol):
@@ -81,8 +78,6 @@ class OrderEditScreen(FailureReports, Screen[EditResult | None]):
         self.detail: OrderDetail | None = None
         self.rows: list[EditRow] = []
         self.saving = False
-        self._hits: list[ProductChoice] = []
-        self._search_timer: Timer | None = None
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -105,12 +100,14 @@ class OrderEditScreen(FailureReports, Screen[EditResult | None]):
                     )
             with Vertical(id="edit-lines-box", classes="box"):
                 yield DataTable(id="edit-lines", cursor_type="row")
-                yield Input(
-                    placeholder="add a product: SKU, name or scan (3*CODE adds three)",
-                    id="edit-product",
-                    compact=True,
+                yield ProductPicker(
+                    self.entry,
+                    input_id="edit-product",
+                    hits_id="edit-hits",
+                    name_width=34,
+                    stock_style=lambda _product: "dim",
+                    id="edit-picker",
                 )
-                yield OptionList(id="edit-hits")
             with Horizontal(classes="form-row"):
                 yield Label("Why", classes="form-label")
                 yield Input(
@@ -126,7 +123,6 @@ class OrderEditScreen(FailureReports, Screen[EditResult | None]):
             "#edit-lines-box"
         ).border_title = "Lines (+ / - / enter: quantity, delete: remove)"
         self.query_one("#edit-customer").border_title = "Customer account"
-        self.query_one("#edit-hits").display = False
         self.query_one("#edit-problem").display = False
         self.query_one("#edit-form").display = False
         self.load()
@@ -261,60 +257,15 @@ class OrderEditScreen(FailureReports, Screen[EditResult | None]):
 
     # -- adding products ------------------------------------------------------------------
 
-    @on(Input.Changed, "#edit-product")
-    def _product_typed(self, event: Input.Changed) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-        query = split_quantity(event.value)[1]
-        self._search_timer = self.set_timer(SEARCH_DELAY, lambda: self.search(query))
+    @on(ProductPicker.Chosen)
+    def _product_chosen(self, event: ProductPicker.Chosen) -> None:
+        self._add(event.product, event.quantity)
 
-    @work(exit_on_error=False, group="search", exclusive=True, name="find products")
-    async def search(self, query: str) -> None:
-        hits = await self.entry.find_products(query) if query.strip() else ()
-        self._hits = list(hits)
-        box = self.query_one("#edit-hits", OptionList)
-        box.clear_options()
-        for p in hits:
-            box.add_option(
-                Option(
-                    Text.assemble(
-                        safe_line(p.sku, "bold", 16),
-                        "  ",
-                        safe_line(p.name, "", 34),
-                        "  ",
-                        money(p.price),
-                        "  ",
-                        (p.stock_text, "dim"),
-                    )
-                )
-            )
-        box.display = bool(hits)
-
-    @on(Input.Submitted, "#edit-product")
-    def _product_entered(self, event: Input.Submitted) -> None:
-        qty, code = split_quantity(event.value)
-        if code:
-            self.add_exact(code, qty)
-
-    @work(exit_on_error=False, group="add", name="add the product")
-    async def add_exact(self, code: str, qty: int) -> None:
-        try:
-            product = await self.entry.product(code)
-        except Refused:
-            self._problem(f"no product has SKU or barcode {visible(code)[:40]}: pick one ↓")
-            return
-        self._add(product, qty)
-
-    @on(OptionList.OptionSelected, "#edit-hits")
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        if 0 <= event.option_index < len(self._hits):
-            qty, _ = split_quantity(self.query_one("#edit-product", Input).value)
-            self._add(self._hits[event.option_index], qty)
-            self.set_focus(self.query_one("#edit-product", Input))
+    @on(ProductPicker.Missing)
+    def _product_missing(self, event: ProductPicker.Missing) -> None:
+        self._problem(event.message)
 
     def _add(self, product: ProductChoice, qty: int) -> None:
-        self.query_one("#edit-product", Input).value = ""
-        self.query_one("#edit-hits").display = False
         self._problem("")
         for i, r in enumerate(self.rows):
             if r.sku == product.sku:
@@ -323,15 +274,6 @@ class OrderEditScreen(FailureReports, Screen[EditResult | None]):
         else:
             self.rows.append(EditRow(product.sku, product.name, product.price, qty, 0))
         self._show(select=product.sku)
-
-    def on_key(self, event: events.Key) -> None:
-        focused = self.focused
-        if event.key == "down" and isinstance(focused, Input) and focused.id == "edit-product":
-            box = self.query_one("#edit-hits", OptionList)
-            if box.display and box.option_count:
-                self.set_focus(box)
-                box.highlighted = 0
-                event.stop()
 
     # -- saving ---------------------------------------------------------------------------
 
