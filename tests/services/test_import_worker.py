@@ -5,11 +5,12 @@ the fixtures go through both (the worker forced with process_min_bytes=0)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -192,3 +193,69 @@ async def test_a_cancelled_import_ends_its_worker(tmp_path: Path, clock: FixedCl
         assert not _workers()
         report = await shop.imports.import_file(big, "shopify")  # the rest still goes in
     assert len(report.created) + report.unchanged == 6_000
+
+
+def _generic_files(folder: Path, count: int) -> tuple[Path, Path]:
+    """The same orders as JSON and as a generic CSV: every status, manual payments, a
+    partial shipment, customers met again, and one broken order in the JSON."""
+    orders: list[dict[str, Any]] = []
+    rows = [
+        "order,email,customer_name,payment_method,payment_status,status,"
+        "ship_line1,ship_city,ship_postal_code,ship_country,sku,quantity,unit_price"
+    ]
+    for n in range(1, count + 1):
+        status = ("new", "shipped", "canceled", "partially_shipped")[n % 4]
+        method = ("card", "cod", "check", "card")[n % 4]
+        paid = ("paid", "unpaid", "authorized", "paid")[n % 4]
+        lines: list[dict[str, Any]] = [
+            {"sku": f"PL-{10000 + (n * 7 + k) % 230}", "quantity": 1 + k, "unit_price": "3.50"}
+            for k in range(1 + n % 3)
+        ]
+        if status == "partially_shipped":
+            lines[0]["shipped"] = 1
+            lines.append({"sku": "PL-10001", "quantity": 2})
+        address = {"line1": f"{n} Road", "city": "Town", "postal_code": "02134", "country": "US"}
+        orders.append(
+            {
+                "order": f"J{n}",
+                "email": f"c{n % 7}@example.org",
+                "customer_name": f"Cust {n}",
+                "payment_method": method,
+                "payment_status": paid,
+                "status": status,
+                "shipping_address": address,
+                "lines": lines,
+            }
+        )
+        for k, ln in enumerate(lines):
+            head = [f"c{n % 7}@example.org", f"Cust {n}", method, paid]
+            head += ["new" if status == "partially_shipped" else status, *address.values()]
+            cells = [f"C{n}", *(head if k == 0 else [""] * len(head))]
+            rows.append(
+                ",".join([*cells, ln["sku"], str(ln["quantity"]), ln.get("unit_price", "")])
+            )
+    orders.append({"order": "BAD", "lines": [{"sku": "PL-10001", "quantity": "x"}]})
+    (folder / "o.json").write_text(json.dumps(orders), encoding="utf-8")
+    (folder / "o.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder / "o.json", folder / "o.csv"
+
+
+async def test_json_and_generic_csv_through_the_worker(tmp_path: Path) -> None:
+    json_file, csv_file = _generic_files(tmp_path, 60)
+    files: list[tuple[Path, Literal["json", "csv"]]] = [
+        (json_file, "json"),
+        (csv_file, "csv"),
+        (json_file, "json"),  # again: all known
+    ]
+    results = []
+    for worker in (False, True):
+        db = tmp_path / f"{worker}.sqlite"
+        async with open_shop(f"sqlite+aiosqlite:///{db}", FixedClock()) as shop:
+            shop.imports.process_min_bytes = 0 if worker else NEVER
+            shop.imports.batch = 7
+            reports = [_report(await shop.imports.import_file(f, fmt)) for f, fmt in files]
+        results.append((reports, _tables(db)))
+    assert results[1] == results[0]
+    reports = results[0][0]
+    assert [len(r["created"]) for r in reports] == [60, 60, 0] and reports[2]["unchanged"] == 60
+    assert [r["order"] for r in reports[0]["rejected"]] == ["BAD"]
