@@ -15,6 +15,7 @@ back (when nothing was typed since) so the operator can pick from the hits.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -138,6 +139,8 @@ class ProductPicker(Widget):
         self.stock_style = stock_style
         self.hits: list[ProductChoice] = []
         self._timer: Timer | None = None
+        self._codes: deque[tuple[str, int, str]] = deque()  # (code, quantity, as typed)
+        self._looking = False  # a look_up worker is taking them
 
     def compose(self) -> ComposeResult:
         yield CodeInput(placeholder=self.placeholder, id=self.input_id, compact=True)
@@ -197,20 +200,34 @@ class ProductPicker(Widget):
         event.stop()
         qty, code = split_quantity(event.value)  # the value at Enter; the field is empty now
         if code:
-            self.look_up(code, qty, event.value)
+            self._codes.append((code, qty, event.value))
+            if not self._looking:
+                self._looking = True
+                self.look_up()
 
     @work(exit_on_error=False, group="add", name="add the product")
-    async def look_up(self, code: str, qty: int, typed: str) -> None:
+    async def look_up(self) -> None:
+        """The codes entered, one at a time in the order they came: a scan's answer (and
+        the problem it shows) never overtakes the one before it. On a failure the codes
+        still waiting are dropped; the screen reports it."""
         try:
-            product = await self.finder.product(code)
-        except Refused:
-            if not self.field.value:  # nothing typed since: put it back to pick from
-                self.field.value = typed
-            self.post_message(self.Missing(self, code, qty))
-            return
-        if not self.field.value:
-            self._done()
-        self.post_message(self.Chosen(self, product, qty))
+            while self._codes:
+                code, qty, typed = self._codes.popleft()
+                try:
+                    product = await self.finder.product(code)
+                except Refused:
+                    if not self.field.value:  # nothing typed since: put it back to pick from
+                        self.field.value = typed
+                    self.post_message(self.Missing(self, code, qty))
+                    continue
+                if not self.field.value:
+                    self._done()
+                self.post_message(self.Chosen(self, product, qty))
+        except BaseException:
+            self._codes.clear()
+            raise
+        finally:
+            self._looking = False
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:

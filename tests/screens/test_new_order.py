@@ -151,3 +151,25 @@ def test_snapshot_80x24(snap_compare: Any, shop_url: str) -> None:
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=typed)
+
+
+async def test_a_burst_of_scans_adds_each_and_an_unknown_code_is_shown_on_the_lines(
+    shop: Services,
+) -> None:
+    from tests.screens.burst import burst
+
+    code = await barcode(shop, SKU)
+    app = PacklineApp(shop)
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        screen = await open_form(pilot)
+        screen.set_focus(screen.query_one("#product"))
+        await pilot.pause()
+        burst(app, f"2*{code}\nPL-10004\nNOPE-1\n")
+        await wait_for(pilot, lambda: bool(error_of(screen, "lines")))
+        await wait_for(pilot, lambda: len(screen.lines) == 2)
+        await settle(pilot)
+        assert [(ln.product.sku, ln.quantity) for ln in screen.lines] == [
+            (SKU, 2),
+            ("PL-10004", 1),
+        ]  # in the order scanned, and the last scan's problem is the one shown
+        assert error_of(screen, "lines") == "no product has SKU or barcode NOPE-1: pick one ↓"

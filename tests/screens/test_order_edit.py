@@ -135,3 +135,17 @@ def test_snapshot_80x24(snap_compare: Any, shop_url: str) -> None:
         assert screen.rows[0].changed
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=edited)
+
+
+async def test_an_unknown_code_is_named_on_the_problem_line(shop: Services) -> None:
+    number = await create_order(shop, lines=((A, 1),))
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        screen = await open_edit(pilot)
+        screen.set_focus(screen.query_one("#edit-product", Input))
+        await pilot.pause()
+        await pilot.press(*"3*NOPE-1", "enter")
+        await wait_for(pilot, lambda: bool(problem(screen)))
+        assert problem(screen) == "no product has SKU or barcode NOPE-1: pick one ↓"
+        assert screen.query_one("#edit-product", Input).value == "3*NOPE-1"  # to fix
+        assert [(r.sku, r.quantity) for r in screen.rows] == [(A, 1)]
