@@ -69,13 +69,11 @@ class CodeInput(Input):
     the keys before it.
     """
 
-    async def _on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
             event.prevent_default()
             await self.action_submit()
-            return
-        await super()._on_key(event)
 
     async def action_submit(self) -> None:
         value, self.value = self.value, ""
