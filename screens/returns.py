@@ -12,6 +12,7 @@ by what comes back). Everything goes through services/returns.py.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, cast
 
@@ -29,6 +30,7 @@ from screens.format import money_text, safe_line, status_text
 from screens.new_order import entry_of, split_quantity
 from screens.ports import ConsoleServices, wake_notifications
 from screens.untrusted import visible
+from screens.widgets.product_picker import CodeInput
 from services.errors import Refused
 from services.return_views import Receipt, ReturnableLine, ReturnResult, ReturnView
 from services.views import OrderDetail
@@ -107,6 +109,8 @@ class ReturnsScreen(FailureReports, Screen[None]):
         self.receiving: ReturnView | None = None
         self.counts: list[_Count] = []
         self.busy = False
+        self._scans: deque[tuple[str, int]] = deque()  # counted one at a time, in order
+        self._counting = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Loading order {self.ref}…", style="italic"), id="returns-header")
@@ -120,7 +124,8 @@ class ReturnsScreen(FailureReports, Screen[None]):
                 yield Checkbox("E-mail the customer", False, id="return-notify", compact=True)
             yield OptionList(id="return-list")
             with Vertical(id="receive-box", classes="box"):
-                yield Input(placeholder="scan or type what came back", id="return-scan")
+                # Takes Enter itself: two scans back to back stay two scans.
+                yield CodeInput(placeholder="scan or type what came back", id="return-scan")
                 yield DataTable(id="receipt-lines", cursor_type="row")
                 yield Checkbox("Refund what came back", True, id="return-refund", compact=True)
                 yield Checkbox("E-mail the customer", False, id="receive-notify", compact=True)
@@ -293,13 +298,28 @@ class ReturnsScreen(FailureReports, Screen[None]):
 
     @on(Input.Submitted, "#return-scan")
     def _scanned(self, event: Input.Submitted) -> None:
-        event.input.value = ""
-        qty, code = split_quantity(event.value)
+        qty, code = split_quantity(event.value)  # the value at Enter; the field is empty now
         if code:
-            self.count(code, qty)
+            self._scans.append((code, qty))
+            if not self._counting:
+                self._counting = True
+                self.count()
 
-    @work(exit_on_error=False, group="scan", name="count a scan")
-    async def count(self, code: str, qty: int) -> None:
+    @work(exit_on_error=False, group="scan", name="count the scans")
+    async def count(self) -> None:
+        """The scans in the order they came, one at a time: a look-up never lets a later
+        scan be counted first, nor two scans of the last unit both pass the check."""
+        try:
+            while self._scans:
+                code, qty = self._scans.popleft()
+                await self._count_one(code, qty)
+        except BaseException:
+            self._scans.clear()
+            raise
+        finally:
+            self._counting = False
+
+    async def _count_one(self, code: str, qty: int) -> None:
         sku = code if any(c.sku == code for c in self.counts) else None
         if sku is None:
             try:

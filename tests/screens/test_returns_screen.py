@@ -15,6 +15,7 @@ from screens.returns import ReturnsScreen
 from services.container import Services
 from services.models import Product, ProductBarcode
 from services.statuses import Status
+from tests.screens.burst import burst
 from tests.screens.helpers import (
     create_order,
     pack_and_pay,
@@ -139,3 +140,23 @@ async def test_the_order_screen_lists_its_returns(shop: Services) -> None:
         text = screen_text(app)
         assert opened.return_.rma in text and "requested" in text
         assert f"{SKU}×1" in text and "[b]wrong[/b] colour" in text  # shown, not parsed
+
+
+async def test_a_burst_of_scans_is_counted_scan_by_scan_in_order(shop: Services) -> None:
+    """A scanner sends codes back to back: each counts once, in order, and one more unit
+    than was asked back is refused, even while the barcode look-ups are still running."""
+    number = await shipped(shop)
+    code = await barcode(shop)
+    await shop.returns.open(number, [(SKU, 2)], reason="both broken")
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        screen = await open_returns(pilot)
+        screen.set_focus(screen.query_one("#return-list", OptionList))
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: screen.receiving is not None)
+        assert screen.focused is screen.query_one("#return-scan", Input)
+        burst(app, f"{code}\n{code}\n{code}\n")  # barcodes: each needs a look-up
+        await wait_for(pilot, lambda: "counted already" in message(screen))
+        await settle(pilot)
+        assert [(c.sku, c.received) for c in screen.counts] == [(SKU, 2)]
+        assert screen.query_one("#return-scan", Input).value == ""
