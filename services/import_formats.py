@@ -433,6 +433,11 @@ class _Counting(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        """Closing the reader closes the file under it (CsvRows.close)."""
+        self.raw.close()
+        super().close()
+
     def readinto(self, buffer: Any) -> int:
         n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
         count = int(n or 0)

@@ -322,9 +322,12 @@ class ProcessSource:
             await self.proc.wait()
         except asyncio.CancelledError:
             self._kill()
-            raise
-        finally:
             self.drain.cancel()
+            raise
+        # Both pipes read to their end, so the transport is closed before the loop may end.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(self.from_worker.read(), self.drain), 5)
+        self.drain.cancel()
 
     def _kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
