@@ -56,6 +56,7 @@ from services.views import (
 from styles import tcss
 
 FLASH_SECONDS = 1.0
+MESSAGE_LINES = (2, 3)  # the status bar's least and most lines (styles/pack.tcss)
 TAKE_OVER = Action.TAKE_OVER_PACK
 LATENCIES_KEPT = 5000
 
@@ -434,9 +435,11 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
     def say(self, message: str, kind: str) -> None:
         bar_ = self.message_bar
         content = Content(visible(message))
-        # A layout only when the message needs another number of lines than the last.
+        # A layout only when the status bar must change height (it keeps room for two
+        # lines, so a refusal's longer message does not move the screen every time).
         width = bar_.content_region.width
-        height = len(content.wrap(width)) if width > 0 else -1
+        lines = len(content.wrap(width)) if width > 0 else -1
+        height = min(max(lines, MESSAGE_LINES[0]), MESSAGE_LINES[1]) if lines > 0 else -1
         bar_.update(content, layout=height != self.message_height or height < 0)
         self.message_height = height
         if not bar_.has_class(kind) or len(bar_.classes) != 1:
