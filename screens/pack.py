@@ -12,15 +12,15 @@ Fast enough for a scanner (bench/bench_scan_pty.py): a scan repaints only the on
 widgets it changed (header, its line's row, the message), never asks for a layout unless
 the message needs another number of lines, draws them in the same turn of the event loop
 (screens.pack_paint), and the scan field draws nothing while a scanner types. The first
-pack screen freezes the heap the console has built (`gc.freeze`): a full collection
-walked all of it, a 100-150 ms pause every thousand scans or so.
+pack screen freezes the heap the console has built (screens.heap; the console does it too,
+once the queue is up): a full collection walked all of it, a 100-150 ms pause every
+thousand scans or so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import ClassVar, Protocol, cast
@@ -36,6 +36,7 @@ from textual.widgets import Footer, Input, Static
 
 from screens.base import FailureReports
 from screens.confirm import ConfirmDialog
+from screens.heap import freeze_heap
 from screens.live import LiveUpdates
 from screens.pack_lines import PackLines
 from screens.pack_paint import paint_now
@@ -91,18 +92,6 @@ class PackOperations(Protocol):
     async def set_package_weight(
         self, ref: str | int, package_no: int, grams: int
     ) -> PackageView: ...
-
-
-_heap_frozen = False
-
-
-def freeze_heap() -> None:
-    """Once per process: what exists now (textual, the services, their imports) is kept
-    out of the garbage collector's full passes, which otherwise walk it all mid-scan."""
-    global _heap_frozen
-    if not _heap_frozen:
-        _heap_frozen = True
-        gc.freeze()
 
 
 def pack_service(services: object) -> PackOperations:
