@@ -9,7 +9,7 @@ would store them, so rows written either way read back identically.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from enum import Enum
 from operator import itemgetter
@@ -111,8 +111,15 @@ def prepare_rows(table: Table, rows: Sequence[dict[str, Any]], *, sqlite: bool) 
 async def write_rows(conn: AsyncConnection, table: str, prepared: Prepared) -> None:
     """Write prepared rows inside the connection's transaction (opened here if need be)."""
     columns, values = prepared
-    if not values:
-        return
+    if values:
+        await insert_values(conn, table, columns, values)
+
+
+async def insert_values(
+    conn: AsyncConnection, table: str, columns: list[str], values: Iterable[tuple[Any, ...]]
+) -> None:
+    """Rows (a list, or an iterator that makes each as it is written) by executemany on
+    SQLite, COPY on PostgreSQL, inside the connection's transaction."""
     if not conn.in_transaction():
         await conn.begin()  # the raw connection must not run in autocommit: one row, one fsync
     raw = await conn.get_raw_connection()

@@ -54,6 +54,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import raiseload, selectinload
 
+from services import bulk
 from services.db import Database
 from services.errors import InvalidInput, Refused
 from services.import_formats import (
@@ -1164,18 +1165,8 @@ def _known_sqlite(db: sqlite3.Connection, refs: dict[str, list[str]]) -> list[tu
 async def _write_table(
     conn: Any, table: str, columns: list[str], values: Iterable[tuple[Any, ...]]
 ) -> None:
-    """services/bulk.py's write_rows for rows made as they are written (an iterator):
-    executemany on SQLite, COPY on PostgreSQL, inside the connection's transaction."""
-    if not conn.in_transaction():
-        await conn.begin()  # the raw connection must not run in autocommit
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    if conn.dialect.name == "sqlite":
-        marks = ", ".join("?" for _ in columns)
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        await driver.executemany(f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', values)
-    else:
-        await driver.copy_records_to_table(table, records=values, columns=columns)
+    """Rows made as they are written (an iterator): no lists of them in this thread."""
+    await bulk.insert_values(conn, table, columns, values)
 
 
 async def _ids(conn: Any, table: str, n: int) -> list[int]:
