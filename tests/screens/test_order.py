@@ -31,6 +31,14 @@ async def open_order(app: PacklineApp, pilot: object, number: int) -> None:
     await settle(pilot)  # type: ignore[arg-type]
 
 
+async def open_status_dialog(app: PacklineApp, pilot: object, number: int) -> None:
+    """The order's screen, then `s`: the status dialog, settled."""
+    await open_order(app, pilot, number)
+    await pilot.press("s")  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))  # type: ignore[arg-type]
+    await settle(pilot)  # type: ignore[arg-type]
+
+
 async def test_detail_shows_the_whole_order(shop: Services) -> None:
     detail = await shop.orders.show(FULL)
     app = PacklineApp(shop)
@@ -74,10 +82,7 @@ async def test_detail_shows_the_whole_order(shop: Services) -> None:
 async def test_set_status_with_comment_and_email(shop: Services, clock: FixedClock) -> None:
     app = PacklineApp(shop)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await open_order(app, pilot, NEW)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
-        await settle(pilot)
+        await open_status_dialog(app, pilot, NEW)
         dialog = app.screen
         assert isinstance(dialog, StatusDialog)
         assert dialog.chosen is Status.PROCESSING  # the first allowed status
@@ -107,10 +112,7 @@ async def test_set_status_with_comment_and_email(shop: Services, clock: FixedClo
 async def test_disallowed_statuses_show_why_and_cannot_be_chosen(shop: Services) -> None:
     app = PacklineApp(shop)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await open_order(app, pilot, READY)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
-        await settle(pilot)
+        await open_status_dialog(app, pilot, READY)
         text = screen_text(app)
         assert "Shipped" not in text.split("Comment")[0]  # not offered…
         assert "F2: show" in text  # …but can be shown
@@ -142,10 +144,7 @@ async def test_disallowed_statuses_show_why_and_cannot_be_chosen(shop: Services)
 async def test_hold_needs_a_reason_and_keeps_the_dialog_open(shop: Services) -> None:
     app = PacklineApp(shop)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await open_order(app, pilot, NEW)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
-        await settle(pilot)
+        await open_status_dialog(app, pilot, NEW)
         await pilot.press("down")  # Held
         dialog = app.screen
         assert isinstance(dialog, StatusDialog) and dialog.chosen is Status.HELD
@@ -183,10 +182,7 @@ async def test_memo_key_adds_a_staff_memo(shop: Services) -> None:
 async def test_conflict_offers_reload_and_keeps_the_text(shop: Services, clock: FixedClock) -> None:
     app = PacklineApp(shop)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await open_order(app, pilot, NEW)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
-        await settle(pilot)
+        await open_status_dialog(app, pilot, NEW)
         await pilot.press("tab", *"We are on it")
         # Meanwhile another operator (same database, other name) adds a memo.
         clock.advance(30)
@@ -281,10 +277,7 @@ async def test_save_and_email_is_off_for_a_hold_the_shop_keeps_private(shop: Ser
 
     app = PacklineApp(shop)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await open_order(app, pilot, NEW)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
-        await settle(pilot)
+        await open_status_dialog(app, pilot, NEW)
         await pilot.press("down")  # Held
         dialog = app.screen
         assert isinstance(dialog, StatusDialog) and dialog.chosen is Status.HELD
