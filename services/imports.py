@@ -455,8 +455,8 @@ class ImportService:
             uow.actor,
             sqlite=False,
         )
-        for table, columns, values in tables:
-            await _write_table(conn, table, columns, values)
+        for table, columns, values in tables:  # iterators: no lists of rows in this thread
+            await bulk.insert_values(conn, table, columns, values)
         return numbers
 
     def _write_sqlite(
@@ -1160,13 +1160,6 @@ def _known_sqlite(db: sqlite3.Connection, refs: dict[str, list[str]]) -> list[tu
                 )
             ]
     return out
-
-
-async def _write_table(
-    conn: Any, table: str, columns: list[str], values: Iterable[tuple[Any, ...]]
-) -> None:
-    """Rows made as they are written (an iterator): no lists of them in this thread."""
-    await bulk.insert_values(conn, table, columns, values)
 
 
 async def _ids(conn: Any, table: str, n: int) -> list[int]:
