@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -171,12 +172,23 @@ def read_csv(text: str, source: str) -> tuple[list[TrackingRow], list[ImportProb
     return rows, problems
 
 
+# Where parse_856 says a problem is: "ST #2 (segment 18): ..." or "segment 40: ...".
+_SEGMENT = re.compile(r"^(?:ST #\d+ \(segment (\d+)\)|segment (\d+)):")
+
+
+def _segment_of(error: str) -> int:
+    """The segment number an 856 error names, reported as its line (0 when none)."""
+    found = _SEGMENT.match(error)
+    return int(found.group(1) or found.group(2)) if found else 0
+
+
 def read_856(text: str, source: str) -> tuple[list[TrackingRow], list[ImportProblem]]:
-    """Ship notices: PO from PRF, tracking from REF*CN or MAN*CP, items from LIN/SN1."""
+    """Ship notices: PO from PRF, tracking from REF*CN or MAN*CP, items from LIN/SN1.
+    Rows and problems carry the number of their ST segment as their line."""
     try:
         notices, errors = edi_x12.parse_856(text)
     except edi_x12.X12Error as exc:
-        return [], [ImportProblem(source, 1, "", str(exc))]
+        return [], [ImportProblem(source, _segment_of(str(exc)) or 1, "", str(exc))]
     rows = [
         TrackingRow(
             source,
@@ -189,7 +201,7 @@ def read_856(text: str, source: str) -> tuple[list[TrackingRow], list[ImportProb
         )
         for n in notices
     ]
-    return rows, [ImportProblem(source, 0, "", e) for e in errors]
+    return rows, [ImportProblem(source, _segment_of(e), "", e) for e in errors]
 
 
 def read_any(name: str, data: bytes) -> tuple[list[TrackingRow], list[ImportProblem]]:

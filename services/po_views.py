@@ -115,6 +115,10 @@ class PurchaseOrderView:
     created_by: str
     lines: tuple[POLineView, ...]
     tracking: tuple[str, ...] = ()
+    # Statuses an operator may record by hand now (`mark`): what the vendor said
+    # (acknowledged), what arrived (received), a PO sent by phone, a cancellation. Shipped
+    # is not among them: it follows the tracking numbers.
+    can_mark: tuple[str, ...] = ()
 
     @property
     def total_cost(self) -> int:
@@ -134,6 +138,7 @@ class PurchaseOrderView:
             "total_cost": self.total_cost,
             "lines": [ln.to_json() for ln in self.lines],
             "tracking": list(self.tracking),
+            "can_mark": list(self.can_mark),
         }
 
 

@@ -90,6 +90,11 @@ PO_TRANSITIONS: dict[POStatus, frozenset[POStatus]] = {
     P.CANCELED: frozenset(),
 }
 SENDABLE = (P.DRAFT, P.SENT, P.ACKNOWLEDGED)
+# What the PO screen and `po mark` offer: shipped is left out, tracking numbers set it.
+BY_HAND: dict[POStatus, tuple[POStatus, ...]] = {
+    status: tuple(s for s in P if s in targets and s is not P.SHIPPED)
+    for status, targets in PO_TRANSITIONS.items()
+}
 LIVE = (P.DRAFT, P.SENT, P.ACKNOWLEDGED, P.SHIPPED, P.RECEIVED)
 
 
@@ -355,6 +360,7 @@ class PurchasingService:
                         for pl in sorted(po.lines, key=lambda x: x.id)
                     ),
                     tracking=tuple(tracking.get(po.id, ())),
+                    can_mark=tuple(s.value for s in BY_HAND[po.status]),
                 )
             )
         return out

@@ -34,6 +34,7 @@ from tests.services.test_purchasing_support import (
     outbox,
     read_850,
     set_vendor,
+    tracking,
 )
 
 
@@ -192,6 +193,48 @@ async def test_manual_vendor_is_marked_sent_by_hand(shop: Services) -> None:
         await shop.purchasing.mark(po.number, POStatus.SHIPPED)
     with pytest.raises(CannotOrder, match="is sent; it can go to"):
         await shop.purchasing.mark(po.number, POStatus.RECEIVED)
+
+
+async def test_acknowledged_and_received_are_reached_by_hand(shop: Services) -> None:
+    """Every status in the PO list can be reached: sent (by e-mail), acknowledged (what the
+    vendor said, by hand), shipped (its tracking number), received (by hand), and nothing
+    after received."""
+    n = await new_order(shop, ((ACME_ONLY, 1),))
+    (po,) = (await shop.purchasing.create(n)).purchase_orders
+    assert po.status == "draft" and po.can_mark == ("sent", "canceled")
+    (po,) = (await shop.purchasing.send(po.number)).purchase_orders
+    assert po.status == "sent" and po.can_mark == ("acknowledged", "canceled")
+    (po,) = (
+        await shop.purchasing.mark(po.number, POStatus.ACKNOWLEDGED, note="Bob: ships Monday")
+    ).purchase_orders
+    assert po.status == "acknowledged" and po.can_mark == ("canceled",)
+    assert [p.number for p in await shop.purchasing.find(status=POStatus.ACKNOWLEDGED)] == [
+        po.number
+    ]
+    memo = f"PO {po.number} sent -> acknowledged: Bob: ships Monday"
+    assert memo in [h.memo for h in (await shop.orders.show(n)).history]
+    # An acknowledged PO still takes the vendor's tracking (and may be re-sent).
+    assert (await shop.purchasing.send(po.number)).sent[0].ok
+    number = tracking("ups", 61)
+    report = await shop.purchasing.import_data(
+        "acme.csv", f"po,tracking,carrier\n{po.number},{number},ups\n".encode()
+    )
+    assert report.problems == () and report.created == 1
+    po = await shop.purchasing.get(po.number)
+    assert po.status == "shipped" and po.can_mark == ("received",)
+    with pytest.raises(CannotSend, match="is shipped; there is nothing to send"):
+        await shop.purchasing.send(po.number)
+    (po,) = (
+        await shop.purchasing.mark(po.number, POStatus.RECEIVED, note="customer confirmed")
+    ).purchase_orders
+    assert po.status == "received" and po.can_mark == ()
+    before = await counts(shop)
+    with pytest.raises(CannotOrder, match="is received; it can go to nowhere"):
+        await shop.purchasing.mark(po.number, POStatus.CANCELED)
+    with pytest.raises(InvalidInput, match="note is too long"):
+        await shop.purchasing.mark(po.number, POStatus.CANCELED, note="x" * 2001)
+    assert await counts(shop) == before
+    assert (await shop.purchasing.get(po.number)).status == "received"
 
 
 async def test_cancel_frees_the_lines_and_tells_an_email_vendor(shop: Services) -> None:

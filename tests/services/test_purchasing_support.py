@@ -117,22 +117,29 @@ def asn(
     *,
     control: int = 5,
     scac: str = "UPSN",
+    cartons: frozenset[int] = frozenset(),
 ) -> str:
-    """An X12 856 with one ST per (PO, tracking, [(vendor SKU, quantity)]), counts right."""
+    """An X12 856 with one ST per (PO, tracking, [(vendor SKU, quantity)]), counts right.
+    The shipments numbered in `cartons` (from 1) carry their tracking as MAN*CP on a pack
+    level instead of REF*CN on the shipment level."""
     body: list[str] = []
     for n, (po, number, items) in enumerate(shipments, start=1):
+        carton = n in cartons
         st = [
             f"ST*856*{n:04d}",
             f"BSN*00*SN{n}*20261120*1200",
             "HL*1**S",
             f"TD5**2*{scac}",
-            f"REF*CN*{number}",
+            *([] if carton else [f"REF*CN*{number}"]),
             "DTM*011*20261120",
             "HL*2*1*O",
             f"PRF*{po}",
+            *(["HL*3*2*P", f"MAN*CP*{number}"] if carton else []),
         ]
-        for i, (sku, qty) in enumerate(items, start=3):
-            st += [f"HL*{i}*2*I", f"LIN*{i - 2}*VP*{sku}", f"SN1*{i - 2}*{qty}*EA"]
+        first, parent = (4, 3) if carton else (3, 2)
+        for i, (sku, qty) in enumerate(items, start=first):
+            k = i - first + 1
+            st += [f"HL*{i}*{parent}*I", f"LIN*{k}*VP*{sku}", f"SN1*{k}*{qty}*EA"]
         st.append(f"SE*{len(st) + 1}*{n:04d}")
         body += st
     isa = (

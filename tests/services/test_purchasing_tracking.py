@@ -166,6 +166,63 @@ async def test_856_bad_transaction_reported_good_one_applied(shop: Services) -> 
     assert junk.shipments == () and "ISA" in junk.problems[0].message
 
 
+async def test_856_bad_notices_reported_by_segment_rest_applied(shop: Services) -> None:
+    """One 856 for four POs: the good notice carries its tracking as MAN*CP on the carton;
+    an unknown PO, an unknown SKU and a malformed tracking number are each reported with
+    the number of their ST segment, their POs untouched; the good one ships and the
+    customer is told."""
+    good_n, good = await _ordered(shop, ((NORTH_ONLY, 2),))
+    sku_n, sku = await _ordered(shop, ((NORTH_ONLY, 1),))
+    bad_n, bad = await _ordered(shop, ((NORTH_ONLY, 1),))
+    number = tracking("ups", 91)
+    text = asn(
+        [
+            (good["NORTH"], number, [("NOR-61544", 2)]),
+            ("PO99999", tracking("ups", 92), [("NOR-61544", 1)]),
+            (sku["NORTH"], tracking("ups", 93), [("NOPE-7", 1)]),
+            (bad["NORTH"], "1Z999AA10123456785", [("NOR-61544", 1)]),
+        ],
+        cartons=frozenset({1}),
+    )
+    assert f"MAN*CP*{number}~" in text and f"REF*CN*{number}" not in text
+    st_at = [i for i, seg in enumerate(text.splitlines(), start=1) if seg.startswith("ST*")]
+    before = await counts(shop)
+    report = await shop.purchasing.import_data("north.856", text.encode())
+    (sh,) = report.shipments
+    assert (sh.po, sh.tracking, sh.carrier, sh.lines) == (
+        good["NORTH"],
+        number,
+        "ups",
+        ((NORTH_ONLY, 2),),
+    )
+    assert [(p.line, p.po) for p in report.problems] == [
+        (st_at[1], "PO99999"),
+        (st_at[2], sku["NORTH"]),
+        (st_at[3], bad["NORTH"]),
+    ]
+    messages = [p.message for p in report.problems]
+    assert messages[0] == "unknown PO 'PO99999'"
+    assert messages[1].startswith("unknown SKU 'NOPE-7' (PO ")
+    assert "fails the UPS check digit" in messages[2]
+    where = f"north.856 line {st_at[1]} (PO PO99999)"
+    assert str(report.problems[0]) == f"{where}: unknown PO 'PO99999'"
+    after = await counts(shop)
+    assert after["Shipment"] == before["Shipment"] + 1
+    assert after["Notification"] == before["Notification"] + 1  # the customer's shipped e-mail
+    assert await order_status(shop, good_n) == "shipped"
+    assert [r.recipient for r in await outbox(shop, "shipped")] == ["grace@example.org"]
+    assert (await shop.purchasing.get(good["NORTH"])).status == "shipped"
+    for n, pos in ((sku_n, sku), (bad_n, bad)):
+        assert await order_status(shop, n) == "processing"
+        assert (await shop.purchasing.get(pos["NORTH"])).status == "sent"
+    # A broken envelope is reported at its segment, too.
+    broken = asn([(sku["NORTH"], tracking("ups", 94), [("NOR-61544", 1)])]).replace(
+        "SE*12*0001", "SE*3*0001"
+    )
+    (problem,) = (await shop.purchasing.import_data("broken.856", broken.encode())).problems
+    assert problem.line == 3 and "SE says 3 segments but the transaction has 12" in problem.message
+
+
 async def test_import_dir_files_processed_and_failed(shop: Services, tmp_path: Path) -> None:
     _n, pos = await _ordered(shop, ((ACME_ONLY, 1),))
     drop = tmp_path / "drop"
