@@ -5,8 +5,9 @@ default pre-selected; each choice shows the vendor's SKU, cost, our margin and h
 vendor takes POs). Lines from stock are listed and left alone; a line that no vendor
 supplies and that is not stocked says so. ctrl+s creates one PO per vendor, ctrl+e
 creates and sends them (e-mail through the outbox, EDI as an X12 850 file). The order's
-POs are listed below with their status; the highlighted one can be sent again (ctrl+t)
-or canceled with a reason (ctrl+x).
+POs are listed below with their status; the highlighted one can be sent again (ctrl+t),
+canceled with a reason (ctrl+x), or marked with what the vendor told us (ctrl+k: sent by
+phone, acknowledged, received), so every status in the list can be reached from here.
 
 Everything goes through the purchasing service (`plan`, `create`, `send`, `mark`); the
 order's version is checked on create, so two operators cannot order the same lines twice.
@@ -22,9 +23,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Label, OptionList, Select, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from screens.base import FailureReports, after_typing
@@ -108,6 +109,78 @@ def po_label(po: PurchaseOrderView) -> Text:
     return text
 
 
+MARK_HELP = {
+    "sent": "sent by hand (phone, fax, portal)",
+    "acknowledged": "the vendor confirmed the PO",
+    "received": "the goods arrived at the customer",
+    "canceled": "cancel the PO (its lines can be ordered again)",
+}
+
+
+class MarkPODialog(ModalScreen[tuple[POStatus, str] | None]):
+    """Record a PO status by hand: pick one of the statuses the PO can go to, add a note
+    (what the vendor said); None when canceled."""
+
+    CSS_PATH = tcss("purchasing")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+    ]
+
+    def __init__(self, po: PurchaseOrderView) -> None:
+        super().__init__()
+        self.po = po
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="po-mark"):
+            yield Static(
+                Text.assemble(
+                    "Mark ",
+                    (visible(self.po.number), "bold"),
+                    f" ({self.po.status}, {visible(self.po.vendor_name)}) as:",
+                ),
+                id="po-mark-title",
+                markup=False,
+            )
+            yield OptionList(
+                *[
+                    Option(
+                        Text.assemble(
+                            (f"{status:<13}", STATUS_STYLE.get(status, "")),
+                            (MARK_HELP.get(status, ""), "dim"),
+                        ),
+                        id=status,
+                    )
+                    for status in self.po.can_mark
+                ],
+                id="po-mark-status",
+            )
+            yield Input(placeholder="note (optional): what the vendor said", id="po-mark-note")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#po-mark-status", OptionList)
+        options.highlighted = 0 if self.po.can_mark else None
+        self.set_focus(options)
+
+    @on(OptionList.OptionSelected, "#po-mark-status")
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self._answer(event.option.id)
+
+    @on(Input.Submitted, "#po-mark-note")
+    def _submitted(self) -> None:
+        options = self.query_one("#po-mark-status", OptionList)
+        if options.highlighted is not None:
+            self._answer(options.get_option_at_index(options.highlighted).id)
+
+    def _answer(self, status: str | None) -> None:
+        if status in self.po.can_mark:
+            note = self.query_one("#po-mark-note", Input).value.strip()
+            self.dismiss((POStatus(status), note))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class PurchasingScreen(FailureReports, Screen[None]):
     CSS_PATH = tcss("purchasing")
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -122,6 +195,7 @@ class PurchasingScreen(FailureReports, Screen[None]):
         ),
         Binding("ctrl+t", "send_po", "Send PO again", id="purchasing.send"),
         Binding("ctrl+x", "cancel_po", "Cancel PO", id="purchasing.cancel"),
+        Binding("ctrl+k", "mark_po", "Mark PO", id="purchasing.mark"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="purchasing.reload"),
     ]
 
@@ -141,7 +215,10 @@ class PurchasingScreen(FailureReports, Screen[None]):
             with Horizontal(id="po-buttons"):
                 yield Button("Create POs", id="create", variant="primary", compact=True)
                 yield Button("Create POs & Send", id="create-send", variant="success", compact=True)
-            yield Label("Purchase orders (ctrl+t send again · ctrl+x cancel)", id="po-list-label")
+            yield Label(
+                "Purchase orders (ctrl+t send again · ctrl+x cancel · ctrl+k mark)",
+                id="po-list-label",
+            )
             yield OptionList(id="po-list")
         yield Footer()
 
@@ -261,7 +338,7 @@ class PurchasingScreen(FailureReports, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "create":
             return self.plan is not None and self.plan.why_not is None and not self.busy
-        if action in ("send_po", "cancel_po"):
+        if action in ("send_po", "cancel_po", "mark_po"):
             return bool(self.plan and self.plan.purchase_orders) and not self.busy
         return True
 
@@ -350,6 +427,30 @@ class PurchasingScreen(FailureReports, Screen[None]):
     async def cancel_po(self, number: str, reason: str) -> None:
         result = await self.purchasing.mark(number, POStatus.CANCELED, note=reason)
         self._done(result, f"{number} canceled")
+        self.load()
+
+    def action_mark_po(self) -> None:
+        po = self.highlighted_po()
+        if po is None:
+            return
+        if not po.can_mark:
+            self.notify(
+                visible(f"{po.number} is {po.status}; nothing can be recorded by hand"),
+                severity="warning",
+                markup=False,
+            )
+            return
+
+        def answer(choice: tuple[POStatus, str] | None) -> None:
+            if choice is not None:
+                self.mark_po(po.number, *choice)
+
+        self.app.push_screen(MarkPODialog(po), answer)
+
+    @work(exit_on_error=False, group="save", exclusive=True, name="mark the PO")
+    async def mark_po(self, number: str, to: POStatus, note: str) -> None:
+        result = await self.purchasing.mark(number, to, note=note)
+        self._done(result, f"{number} marked {to.value}")
         self.load()
 
     def _busy(self, busy: bool) -> None:
