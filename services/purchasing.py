@@ -910,7 +910,8 @@ class PurchasingService:
             po = await self._po(uow, number, lock=True)
             order = await uow.order(await self._number_of(uow, po), for_update=True)
             if to not in PO_TRANSITIONS[po.status]:
-                allowed = ", ".join(s.value for s in PO_TRANSITIONS[po.status]) or "nowhere"
+                targets = PO_TRANSITIONS[po.status]
+                allowed = ", ".join(s.value for s in P if s in targets) or "nowhere"
                 raise CannotOrder(f"PO {po.number} is {po.status.value}; it can go to {allowed}")
             if to is P.SHIPPED and not await self._all_shipped(uow, po):
                 raise CannotOrder(

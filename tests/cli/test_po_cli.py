@@ -174,3 +174,27 @@ def test_import_ships_a_backordered_orders_vendor_line_in_one_go(shop: dict[str,
     assert again["created"] == 0 and again["unchanged"] == 2
     run(shop, "stock", "set", "PL-10002", "MAIN", "60000")
     assert run(shop, "orders", "set-status", str(n), "processing")["status"] == "processing"
+
+
+def test_mark_acknowledged_then_received_and_list_by_status(shop: dict[str, str]) -> None:
+    n = order(shop, "PL-10033=1")
+    (po,) = run(shop, "po", "create", str(n), "--send")["purchase_orders"]
+    assert po["can_mark"] == ["acknowledged", "canceled"]
+    marked = run(shop, "po", "mark", po["number"], "acknowledged", "--note", "ships Monday")
+    assert [p["status"] for p in marked["purchase_orders"]] == ["acknowledged"]
+    listed = run(shop, "po", "list", "--status", "acknowledged")
+    assert [p["number"] for p in listed] == [po["number"]]
+    early = packline("po", "mark", po["number"], "received", db=shop["db"])
+    assert early.returncode == 1
+    assert early.stderr.strip() == (
+        f"packline: PO {po['number']} is acknowledged; it can go to shipped, canceled"
+    )
+    number = carriers.generate("ups", random.Random(83))
+    ship = Path(shop["dir"]) / "ack.csv"
+    ship.write_text(f"po,tracking\n{po['number']},{number}\n")
+    assert run(shop, "po", "import", str(ship))["created"] == 1
+    text = packline("po", "mark", po["number"], "RECEIVED", db=shop["db"])
+    assert text.returncode == 0, text.stderr
+    assert f"{po['number']}  #{n}  ACME (email)  received" in text.stdout
+    assert run(shop, "po", "show", po["number"])["can_mark"] == []
+    assert po["number"] in [p["number"] for p in run(shop, "po", "list", "--status", "received")]
