@@ -15,7 +15,8 @@ Algorithms, and the published numbers they were checked against:
 * FedEx Ground 96 (22 digits): "96" + 2-digit SCNC + 3-digit service + the 15-digit Ground
   number; the check digit covers only shipper ID and package number (the last 14 digits before
   it). A GS1 check over all 21 digits is also quoted in places but fails the published samples
-  9611020987654312345672 and 9611804027471600040302, so it is not used.
+  9611020987654312345672 and 9611804027471600040302, so it is not used. A 22-digit number
+  starting 96 is read as FedEx only: USPS IMpb numbers start 91-95.
 * USPS 20, IMpb 22 and 26: GS1 mod 10. A "420" + ZIP (5 or 9 digits) routing prefix, as read
   from the IMpb barcode, is removed: it is not part of the tracking number.
 * UPU S10 (EC123456785US): weights 8, 6, 4, 2, 3, 5, 9, 7, check 11 - sum mod 11 with 10 -> 0
@@ -182,12 +183,13 @@ def _matches(number: str) -> list[_Match]:
     if size == 20:
         return [_last_digit("usps", _USPS_20, "USPS", number, _gs1)]
     if size == 22:
-        usps = _last_digit("usps", _USPS_22, "USPS", number, _gs1)
         if not number.startswith("96"):
-            return [usps]
-        # "96" is FedEx Ground's application identifier, which USPS does not issue.
+            return [_last_digit("usps", _USPS_22, "USPS", number, _gs1)]
+        # "96" is FedEx Ground's application identifier, which USPS does not issue (its IMpb
+        # numbers start 91-95). Reading it as USPS too would let a FedEx number with a wrong
+        # check digit through whenever the 21 digits happen to pass USPS's check instead.
         ground = _gs1(number[7:21])
-        return [_Match("fedex", _FEDEX_96, "FedEx Ground", number, number[21], ground), usps]
+        return [_Match("fedex", _FEDEX_96, "FedEx Ground", number, number[21], ground)]
     if size == 26:
         return [_last_digit("usps", _USPS_26, "USPS", number, _gs1)]
     found: list[_Match] = []
