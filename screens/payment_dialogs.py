@@ -370,9 +370,11 @@ class RefundDialog(_PaymentDialog):
             self.report_failure(exc, "refund")
             return
         restock = self.mode == "lines" and self.query_one("#restock", Checkbox).value
-        what = ", ".join(f"{sku}×{q}" for sku, q in lines)
         message = f"Give {summary.money(cents)} back to the customer of #{self.number}"
-        message += f" for {what}" + (" and put the goods back on the shelf" if restock else "")
+        if lines:
+            message += " for " + ", ".join(f"{sku} × {q}" for sku, q in lines)
+        if restock:
+            message += " and put the goods back on the shelf"
         message += "? This cannot be undone."
 
         def answer(yes: bool | None) -> None:

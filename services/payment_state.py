@@ -14,7 +14,9 @@ declined charge or authorization is remembered as the last failure:
 
 A capture takes what it names and releases the rest of its authorization. A void cancels
 the open authorization, or else the latest standing charge. Refunds are allocated to the
-oldest charge first, which is also where the payment service sends them.
+newest charge first, which is also where the payment service sends them (the newest
+payment is the one most surely still inside its gateway's refund window);
+`refund_source` names that payment.
 
 A partial capture stays `unpaid` on purpose: the ready-to-ship guard reads the payment
 status, and an order must not ship with a balance due unless terms were accepted.
@@ -35,11 +37,15 @@ ATTEMPTS = frozenset({Op.CHARGE.value, Op.AUTHORIZE.value, Op.CAPTURE.value})
 
 
 class PaymentRow(Protocol):
-    """What derivation reads from a payment row (the ORM row fits; so does a test tuple)."""
+    """What derivation reads from a payment row (the ORM row fits; so does a frozen test
+    row: read-only members)."""
 
-    kind: str
-    amount: int
-    state: str
+    @property
+    def kind(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def state(self) -> str: ...
 
 
 # Unbounded on purpose: mypy checks a bound on `Tally[Payment]` before it has applied the
@@ -55,7 +61,8 @@ class Tally(Generic[R]):
     refunded: int = 0
     authorized: int = 0  # the open authorization, if any
     open_authorization: R | None = None
-    # Charges still standing, oldest first, with what is left to refund on each.
+    # Charges still standing, oldest first, with what is left to refund on each (refunds
+    # take from the end: the newest payment first).
     captures: tuple[tuple[R, int], ...] = ()
     last_failure: str | None = None  # "declined" | "voided" | None
 
@@ -91,7 +98,7 @@ def tally(rows: Iterable[R]) -> Tally[R]:
         elif row.kind == Op.REFUND.value:
             refunded += amount
             left = amount
-            for slot in slots:  # refunds go back to the oldest payment first
+            for slot in reversed(slots):  # refunds go back to the newest payment first
                 take = min(slot[1], left)
                 slot[1] -= take
                 left -= take
@@ -112,6 +119,12 @@ def tally(rows: Iterable[R]) -> Tally[R]:
         captures=tuple((slot[0], slot[1]) for slot in slots),
         last_failure=last_failure,
     )
+
+
+def refund_source(t: Tally[R]) -> tuple[R, int] | None:
+    """The payment the next refund goes back to (the newest with money left on it) and how
+    much is left on it; None when nothing is left to refund."""
+    return next(((row, left) for row, left in reversed(t.captures) if left > 0), None)
 
 
 def derive_status(rows: Iterable[PaymentRow], total: int) -> PaymentStatus:

@@ -19,16 +19,18 @@ the money twice. While a row is unresolved, other payment actions on the order a
 The `manual` gateway and manual payment methods (check, cash, COD, terms) never leave the
 process, so for them all of this is one transaction.
 
-Refunds go back to the payments they came from, oldest payment first (where the payment
-status derivation allocates them too). A refund larger than what is left on one payment
-(an order paid in two parts) is spread over the payments, one gateway refund each, in
-turn; the goods of a refund by line ride on its first part; the customer's e-mail tells
-the whole amount once, with the last part that goes through. A part the gateway does not
-approve stops the spread, and the operator is told what went back and what is left. A
-refund by line is
-priced at the line's unit price; `restock` puts shipped goods back at the line's warehouse
-(or the highest-priority warehouse that stocks the product). Goods that never shipped are
-still on the shelf, so they cannot be restocked; the returns flow owns `order_lines.returned`.
+Refunds go back to the payments they came from, newest payment first (where the payment
+status derivation allocates them too: `payment_state.refund_source`). A refund larger
+than what is left on one payment (an order paid in parts: a deposit and the balance) is
+spread over the payments, newest first, one refund each through that payment's own
+gateway (a card part through the card gateway, a check part recorded by hand) with its
+own payment row and idempotency key; the goods of a refund by line ride on its first
+part; the customer's e-mail tells the whole amount once, with the last part that goes
+through. A part that is not approved stops the spread, and the operator is told what
+went back and what is left. A refund by line is priced at the line's unit price;
+`restock` puts shipped goods back at the line's warehouse (or the highest-priority
+warehouse that stocks the product). Goods that never shipped are still on the shelf, so
+they cannot be restocked; the returns flow owns `order_lines.returned`.
 
 The payment status is derived from the rows by `services.payment_state.derive_status`
 and stored on the order in the same transaction as every payment change.
@@ -68,7 +70,15 @@ from services.models import (
     Warehouse,
 )
 from services.orders import OrderService, payment_view
-from services.payment_state import ATTEMPTS, PENDING, UNRESOLVED, Tally, derive_status, tally
+from services.payment_state import (
+    ATTEMPTS,
+    PENDING,
+    UNRESOLVED,
+    Tally,
+    derive_status,
+    refund_source,
+    tally,
+)
 from services.review import ReviewService, acting_as
 from services.roles import Action, Roles
 from services.statuses import (
@@ -471,7 +481,7 @@ class PaymentService:
                     f"that can still be refunded on #{n} ({money(t.captured, cur)} captured, "
                     f"{money(t.refunded, cur)} refunded)"
                 )
-            source, left = next((row, rem) for row, rem in t.captures if rem > 0)
+            source, left = _source(t)
             part = min(take, left)
             planned.append(
                 _Plan(
@@ -498,8 +508,8 @@ class PaymentService:
     async def _spread(
         self, first: PaymentResult, rest: int, reason: str, notify: bool
     ) -> PaymentResult:
-        """The rest of a refund larger than its first payment: one part per payment, in
-        turn, until all of it went back or a part is not approved."""
+        """The rest of a refund larger than its first payment: one part per payment, newest
+        first, until all of it went back or a part is not approved."""
         number = first.summary.number
         parts, last, why = [first.payment.amount], first, ""
         while rest:
@@ -532,7 +542,7 @@ class PaymentService:
                     f"only {money(t.refundable, order.currency)} of #{order.number} is left "
                     "to refund now"
                 )
-            source, left = next((row, rem) for row, rem in t.captures if rem > 0)
+            source, left = _source(t)
             part = min(want, left)
             planned.append(
                 _Plan(
@@ -877,7 +887,8 @@ class PaymentService:
         if op is Op.CAPTURE and t.open_authorization is not None:
             target = t.open_authorization.gateway_ref
         elif op is Op.REFUND:
-            target = next((r.gateway_ref for r, rem in t.captures if rem > 0), "")
+            found = refund_source(t)
+            target = found[0].gateway_ref if found is not None else ""
         elif op is Op.VOID:
             target = _void_target(order, t)[0].gateway_ref
         return _Plan(
@@ -1152,6 +1163,14 @@ def _merge_lines(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
             raise InvalidInput(f"quantity for {sku} must be a whole number of 1 or more")
         merged[sku] = merged.get(sku, 0) + qty
     return merged
+
+
+def _source(t: Tally[Payment]) -> tuple[Payment, int]:
+    """The payment a refund (part) goes back to; the caller made sure money is left."""
+    found = refund_source(t)
+    if found is None:  # pragma: no cover - refundable > 0 was checked under the lock
+        raise Refused("nothing is left to refund")
+    return found
 
 
 def _void_target(order: Order, t: Tally[Payment]) -> tuple[Payment, int]:

@@ -1,6 +1,7 @@
 """`c` and `r` on an order, from the keyboard, checked afterwards through the payment
 service: no gateway is explained instead of a button; money received by check is
-recorded and releases the payment hold; a full refund is confirmed first; a role that
+recorded and releases the payment hold; a full refund is confirmed first; a refund by
+line with restock says what it gives back and puts the goods on the shelf; a role that
 may not refund sees the button greyed with the reason; canceling a paid order offers the
 refund in the same step."""
 
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select, update
 from textual.pilot import Pilot
-from textual.widgets import Button
+from textual.widgets import Button, Checkbox, Input, Select
 
 from console.app import PacklineApp
 from screens.confirm import ConfirmDialog
@@ -17,6 +19,7 @@ from screens.order import OrderScreen
 from screens.payment_dialogs import ChargeDialog, RefundDialog
 from screens.status_dialog import StatusDialog
 from services.container import Services
+from services.models import Order, OrderLine, Product, StockLevel
 from services.settings import load_settings
 from services.statuses import PaymentMethod, PaymentStatus, Status
 from tests.conftest import FixedClock
@@ -78,12 +81,76 @@ async def test_full_refund_is_confirmed_then_given(shop: Services) -> None:
         dialog.set_focus(button)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert app.screen.message == (  # type: ignore[attr-defined]
+            f"Give {paid.money(paid.refundable)} back to the customer of #{number}? "
+            "This cannot be undone."
+        )
         assert (await shop.payments.summary(number)).refunded == 0  # not before yes
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
         await settle(pilot)
     after = await shop.payments.summary(number)
     assert after.refunded == paid.captured and after.status is PaymentStatus.REFUNDED
+
+
+async def _ship_all(shop: Services, number: int) -> None:
+    """What shipping leaves behind on the order's lines (the shipping service owns how)."""
+    async with shop.db.write_session() as session:
+        order_id = select(Order.id).where(Order.number == number).scalar_subquery()
+        await session.execute(
+            update(OrderLine)
+            .where(OrderLine.order_id == order_id)
+            .values(shipped=OrderLine.quantity, packed=0)
+        )
+        await session.commit()
+
+
+async def _on_hand(shop: Services, sku: str) -> int:
+    async with shop.db.read_session() as session:
+        levels = await session.execute(
+            select(StockLevel.on_hand)
+            .join(Product, Product.id == StockLevel.product_id)
+            .where(Product.sku == sku)
+        )
+        return sum(int(n) for n in levels.scalars())
+
+
+async def test_a_line_refund_with_restock_says_what_and_puts_the_goods_back(
+    shop: Services,
+) -> None:
+    number = await paid_by_check(shop)
+    await _ship_all(shop, number)
+    on_hand = await _on_hand(shop, "PL-10001")
+    paid = await shop.payments.summary(number)
+    line = next(ln for ln in paid.refundable_lines if ln.sku == "PL-10001")
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        dialog = await open_dialog(pilot, "r", RefundDialog)
+        dialog.query_one("#refund-mode", Select).value = "lines"
+        await settle(pilot)
+        qty = dialog.query_one(f"#refund-qty-{line.line_id}", Input)
+        qty.focus()
+        await pilot.press("backspace", "1")
+        dialog.query_one("#restock", Checkbox).value = True
+        await settle(pilot)
+        button = dialog.query_one("#refund", Button)
+        assert str(button.label) == f"Refund {paid.money(line.unit_price)}"
+        dialog.set_focus(button)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert app.screen.message == (  # type: ignore[attr-defined]
+            f"Give {paid.money(line.unit_price)} back to the customer of #{number} for "
+            "PL-10001 × 1 and put the goods back on the shelf? This cannot be undone."
+        )
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        await settle(pilot)
+    after = await shop.payments.summary(number)
+    assert after.refunded == line.unit_price
+    assert after.status is PaymentStatus.PARTIALLY_REFUNDED
+    assert await _on_hand(shop, "PL-10001") == on_hand + 1
+    [refund] = [p for p in (await shop.orders.show(number)).payments if p.kind == "refund"]
+    assert [(ln.sku, ln.quantity, ln.restock) for ln in refund.lines] == [("PL-10001", 1, True)]
 
 
 async def test_a_packer_sees_refund_greyed_with_the_reason(

@@ -458,13 +458,16 @@ async def test_a_timeout_is_unknown_and_the_retry_cannot_charge_twice(
     card: Services, gateway: FakeGateway
 ) -> None:
     n = await order(card)
-    gateway.then(Step("slow", seconds=1.0))
+    gateway.then(Step("slow"))
     first = await card.payments.charge(n)
     assert first.outcome == "unknown"
+    assert first.message.startswith("unknown, check the gateway")
     assert "did not answer within 0.4 s" in first.message
     assert first.payment.state == "unknown"
-    # The gateway went on and charged the card after we stopped waiting.
-    for _ in range(100):
+    assert (await card.orders.show(n)).payments[-1].state == "unknown"
+    # The gateway goes on and charges the card after we stopped waiting.
+    gateway.release.set()
+    for _ in range(250):
         if gateway.performed:
             break
         await asyncio.sleep(0.02)
@@ -508,15 +511,16 @@ async def _refund_mails(s: Services, number: int) -> list[dict[str, Any]]:
 async def test_a_refund_is_spread_over_the_payments_of_a_split_paid_order(
     manual: Services,
 ) -> None:
-    """Paid in two parts: a refund larger than one part goes back to both, oldest first,
-    one refund per payment; the goods ride on the first part; one e-mail tells the whole."""
+    """Paid in two parts: a refund larger than the newest part goes back to both, newest
+    first, one refund per payment; the goods ride on the first part; one e-mail tells the
+    whole."""
     n = await order(manual)
     total = (await manual.payments.summary(n)).total
-    first = await manual.payments.charge(n, 1000)
+    first = await manual.payments.charge(n, total - 1000)
     second = await manual.payments.charge(n)
-    assert first.approved and second.approved and second.payment.amount == total - 1000
+    assert first.approved and second.approved and second.payment.amount == 1000
     price = {ln.sku: ln.unit_price for ln in second.summary.refundable_lines}
-    assert price["PL-10002"] * 2 > 1000  # two units cost more than the first payment
+    assert price["PL-10002"] * 2 > 1000  # two units cost more than the newest payment
 
     result = await manual.payments.refund(n, lines=[("PL-10002", 2)], reason="late", notify=True)
     assert result.approved
@@ -525,10 +529,11 @@ async def test_a_refund_is_spread_over_the_payments_of_a_split_paid_order(
     assert (result.payment.amount, len(result.payment.lines)) == (1000, 1)  # the first part
     detail = await manual.orders.show(n)
     refunds = [p for p in detail.payments if p.kind == "refund"]
-    assert [p.amount for p in refunds] == [1000, want - 1000]
+    assert [p.amount for p in refunds] == [1000, want - 1000]  # the newest payment first
     assert [len(p.lines) for p in refunds] == [1, 0]  # the goods ride on the first part
     assert refunds[0].lines[0].quantity == 2
     assert all(p.reason == "late" for p in refunds)
+    assert len({p.idempotency_key for p in refunds}) == 2
     assert result.summary.status is PaymentStatus.PARTIALLY_REFUNDED
     assert result.summary.refunded == want
     assert [ln.refundable for ln in result.summary.refundable_lines if ln.sku == "PL-10002"] == [0]
@@ -550,23 +555,64 @@ async def test_a_spread_refund_stops_at_a_declined_part_and_says_what_went_back(
     gateway.then(Step("approve"), Step("decline", reason="charge too old"))
     result = await card.payments.refund(n, notify=True)
     assert result.outcome == "declined" and not result.approved
+    back = money(total - 500)
     assert result.message.startswith(
-        f"refunded {money(500)} on #{n} ($5.00), but not the {money(total - 500)} still to go "
-        "back to another payment: declined"
+        f"refunded {back} on #{n} ({back}), but not the $5.00 still to go back to another "
+        "payment: declined"
     )
     assert "charge too old" in result.message
     refunds = [c for c in gateway.calls if c.path == "/refunds"]
     assert [c.body["charge"] for c in refunds] == [  # type: ignore[index]
+        two.payment.gateway_ref,  # the newest payment first
         one.payment.gateway_ref,
-        two.payment.gateway_ref,
     ]
     summary = await card.payments.summary(n)
-    assert (summary.refunded, summary.status) == (500, PaymentStatus.PARTIALLY_REFUNDED)
-    assert [m["amount"] for m in await _refund_mails(card, n)] == [500]
-    # The rest, once the gateway takes it: the second payment.
+    assert (summary.refunded, summary.status) == (total - 500, PaymentStatus.PARTIALLY_REFUNDED)
+    assert [m["amount"] for m in await _refund_mails(card, n)] == [total - 500]
+    # The rest, once the gateway takes it: the first payment.
     again = await card.payments.refund(n)
-    assert again.approved and again.payment.amount == total - 500
+    assert again.approved and again.payment.amount == 500
+    assert gateway.calls[-1].body["charge"] == one.payment.gateway_ref  # type: ignore[index]
     assert (await card.payments.summary(n)).status is PaymentStatus.REFUNDED
+
+
+async def test_a_spread_refund_goes_back_through_each_payments_own_gateway(
+    card: Services, gateway: FakeGateway
+) -> None:
+    """A deposit by check, the balance by card: a refund of more than the card payment
+    sends the card part to the card gateway (its charge, a fresh key) and records the
+    check part by hand; a retry of an unknown part resends that part's own key."""
+    n = await order(card)
+    total = (await card.payments.summary(n)).total
+    deposit = await card.payments.record(n, 700, PaymentMethod.CHECK, note="check #88")
+    balance = await card.payments.charge(n)
+    assert deposit.approved and balance.approved and balance.payment.amount == total - 700
+    assert balance.summary.status is PaymentStatus.PAID
+
+    gateway.then(Step("status", code=500, body=b"oops"))
+    unknown = await card.payments.refund(n, amount=total - 200, reason="damaged")
+    assert unknown.outcome == "unknown" and unknown.message.startswith("unknown, check")
+    assert unknown.payment.amount == total - 700  # the card part went first, and stopped
+    assert unknown.summary.refunded == 0
+    # Settle it: the same key again, and then the rest from the check.
+    retry = await card.payments.refund(n)
+    assert retry.approved and retry.payment.idempotency_key == unknown.payment.idempotency_key
+    rest = await card.payments.refund(n, amount=500, reason="damaged")
+    assert rest.approved and "pay the customer back by check yourself" in rest.message
+
+    refunds = [c for c in gateway.calls if c.path == "/refunds"]
+    assert [c.body["charge"] for c in refunds] == [balance.payment.gateway_ref] * 2  # type: ignore[index]
+    key = unknown.payment.idempotency_key
+    assert [c.headers["Idempotency-Key"] for c in refunds] == [key, key]
+    detail = await card.orders.show(n)
+    parts = [(p.kind, p.method, p.amount, p.state) for p in detail.payments]
+    assert parts == [
+        ("charge", "check", 700, "approved"),
+        ("charge", "card", total - 700, "approved"),
+        ("refund", "card", total - 700, "approved"),
+        ("refund", "check", 500, "approved"),
+    ]
+    assert detail.row.payment_status is PaymentStatus.PARTIALLY_REFUNDED
 
 
 async def test_a_refund_with_restock_tells_the_channels_the_new_stock(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from services.amounts import parse_amount, parse_line_spec
 from services.errors import InvalidInput
-from services.payment_state import derive_status, tally
+from services.payment_state import derive_status, refund_source, tally
 from services.statuses import PaymentStatus as P
 
 TOTAL = 10_000
@@ -178,9 +178,17 @@ def test_partial_charges_add_up_to_paid() -> None:
     assert derive_status(rows, TOTAL) is P.PAID
     t = tally(rows)
     assert t.captured == TOTAL and [rem for _, rem in t.captures] == [4_000, 6_000]
-    rows.append(Row("refund", 5_000))  # oldest payment first, then the next
-    assert [rem for _, rem in tally(rows).captures] == [0, 5_000]
+    assert refund_source(t) == (rows[1], 6_000)  # refunds go back to the newest first
+    rows.append(Row("refund", 5_000))
+    assert [rem for _, rem in tally(rows).captures] == [4_000, 1_000]
     assert derive_status(rows, TOTAL) is P.PARTIALLY_REFUNDED
+    rows.append(Row("refund", 3_000))  # the newest has 1,000 left; the rest from the older
+    t = tally(rows)
+    assert [rem for _, rem in t.captures] == [2_000, 0]
+    assert refund_source(t) == (rows[0], 2_000)
+    rows.append(Row("refund", 2_000))
+    assert refund_source(tally(rows)) is None
+    assert derive_status(rows, TOTAL) is P.REFUNDED
 
 
 # -- properties over any sequence of rows -----------------------------------------------------

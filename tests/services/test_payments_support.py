@@ -14,7 +14,6 @@ import http.server
 import itertools
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,14 +34,16 @@ class Step:
     """How the gateway answers one request.
 
     kind: approve | decline | status (answer `code` with `body` and perform nothing) |
-    garbage (200 with a body that is not JSON) | slow (sleep `seconds`, then approve).
+    garbage (200 with a body that is not JSON) | slow (hold the answer until the test sets
+    `FakeGateway.release`, at most `seconds`, then approve: the client's timeout is what
+    ends its wait, however busy the machine is).
     """
 
     kind: str = "approve"
     reason: str = ""
     code: int = 200
     body: bytes = b""
-    seconds: float = 0.0
+    seconds: float = 10.0
 
 
 @dataclass
@@ -53,6 +54,7 @@ class FakeGateway:
     performed: list[Call] = field(default_factory=list)  # operations that moved money
     results: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     replays: int = 0
+    release: threading.Event = field(default_factory=threading.Event)  # ends a "slow" step
 
     @property
     def url(self) -> str:
@@ -107,7 +109,7 @@ def fake_gateway() -> Iterator[FakeGateway]:
                     self._send(200, b"<html>502 Bad Gateway</html>")
                     return
                 if step.kind == "slow":
-                    time.sleep(step.seconds)
+                    state.release.wait(step.seconds)
                 prefix = {"/refunds": "re", "/voids": "vo", "/authorizations": "au"}
                 ref = f"{prefix.get(self.path, 'ch')}_{next(_ids):05d}"
                 if step.kind == "decline":
@@ -145,5 +147,6 @@ def fake_gateway() -> Iterator[FakeGateway]:
     try:
         yield state
     finally:
+        state.release.set()  # a slow answer still held finishes now
         server.shutdown()
         server.server_close()
