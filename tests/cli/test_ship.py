@@ -7,6 +7,7 @@ import json
 import random
 import socket
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,8 @@ def test_ship_in_two_parts_then_delete_one(seeded: str, ready_numbers: list[str]
     n = str(order["number"])
     first_line = order["lines"][0]
     t1, t2 = tracking(1), tracking(2, "fedex")
+    # Relative to the real clock the CLI runs on: a fixed date here went stale once passed.
+    expected = (datetime.now(UTC).date() + timedelta(days=4)).isoformat()
     part = ok_json(
         "ship",
         f"#{n}",
@@ -55,7 +58,7 @@ def test_ship_in_two_parts_then_delete_one(seeded: str, ready_numbers: list[str]
         "--memo",
         "rest waits for the vendor",
         "--expected",
-        "2026-11-24",
+        expected,
         "--notify",
         db=seeded,
     )
@@ -64,7 +67,7 @@ def test_ship_in_two_parts_then_delete_one(seeded: str, ready_numbers: list[str]
     assert part["shipment"]["lines"] == [
         {"sku": first_line["sku"], "quantity": first_line["quantity"]}
     ]
-    assert part["shipment"]["expected_delivery"] == "2026-11-24"
+    assert part["shipment"]["expected_delivery"] == expected
     assert part["history"][-1]["memo"] == "rest waits for the vendor"
     assert [x["event"] for x in part["notifications"] if x["channel"] == "email"][-1] == (
         "partially_shipped"
@@ -89,11 +92,29 @@ def test_refusals_exit_1_with_one_line_and_change_nothing(
 ) -> None:
     n = ready_numbers[3]
     before = ok_json("orders", "show", n, db=seeded)
+    line = before["lines"][0]
+    # a processing order whose stock lines are not packed yet (the shop packs first)
+    listed = ok_json("orders", "list", "--status", "processing", "--limit", "50", db=seeded)
+    shown = (ok_json("orders", "show", str(r["number"]), db=seeded) for r in listed)
+    unpacked = next(
+        d
+        for d in shown
+        if all(ln["fulfillment"] == "stock" and ln["packed"] == 0 for ln in d["lines"])
+    )
+    p = str(unpacked["number"])
+    p_line = unpacked["lines"][0]
     good = tracking(3)
     bad = good[:-1] + str((int(good[-1]) + 1) % 10)
     for args, words in [
         (("ship", n, "--tracking", bad), "fails the UPS check digit"),
+        (("ship", n, "--tracking", "C11031500001879"), "matches no known carrier"),
         (("ship", n, "--tracking", good, "--line", "PL-NOPE=1"), "is not on order"),
+        (
+            ("ship", n, "--tracking", good, "--line", f"{line['sku']}={line['quantity'] + 1}"),
+            f"{line['quantity']} ordered",
+        ),
+        (("ship", p, "--tracking", good), "pack it first"),
+        (("ship", p, "--tracking", good, "--line", f"{p_line['sku']}=1"), "pack them first"),
         (("shipments", "delete", n, good, "--reason", "x"), "no shipment with tracking"),
     ]:
         result = packline(*args, db=seeded)
@@ -104,6 +125,29 @@ def test_refusals_exit_1_with_one_line_and_change_nothing(
     assert as_json.returncode == 1
     assert "check digit" in json.loads(as_json.stdout)["error"]
     assert ok_json("orders", "show", n, db=seeded) == before
+    assert ok_json("orders", "show", p, db=seeded) == unpacked
+
+
+def test_a_number_of_no_known_pattern_ships_with_an_explicit_carrier(
+    seeded: str, ready_numbers: list[str]
+) -> None:
+    n = ready_numbers[8]
+    done = ok_json(
+        "ship",
+        n,
+        "--tracking",
+        "c110-3150-0001-879",
+        "--carrier",
+        "OnTrac",
+        "--no-notify",
+        db=seeded,
+    )
+    assert done["status"] == "shipped"
+    assert (done["shipment"]["carrier"], done["shipment"]["tracking"]) == (
+        "ontrac",
+        "C11031500001879",
+    )
+    assert not [x for x in done["notifications"] if x["event"] == "shipped"]  # --no-notify
 
 
 def test_usage_errors_exit_2(seeded: str) -> None:
@@ -120,8 +164,11 @@ def test_a_duplicate_needs_confirmation(seeded: str, ready_numbers: list[str]) -
     first, second = ready_numbers[4], ready_numbers[5]
     shared = tracking(5, "usps")
     ok_json("ship", first, "--tracking", shared, db=seeded)
+    before = ok_json("orders", "show", second, db=seeded)
     refused = packline("ship", second, "--tracking", shared, db=seeded)
     assert refused.returncode == 1 and f"order #{first}" in refused.stderr
+    assert "--confirm-duplicate" in refused.stderr  # the warning says how to confirm
+    assert ok_json("orders", "show", second, db=seeded) == before
     done = ok_json("ship", second, "--tracking", shared, "--confirm-duplicate", db=seeded)
     assert done["status"] == "shipped"
 
@@ -163,6 +210,16 @@ def test_print_slips_and_labels(seeded: str, ready_numbers: list[str], tmp_path:
     slip_text = (out / f"packing-slip-{a['number']}.txt").read_text()
     assert f"PL:ORDER:{a['number']}" in slip_text and a["lines"][0]["sku"] in slip_text
     assert "<svg" in (out / f"packing-slip-{a['number']}.html").read_text()
+
+    invoices = ok_json("print", "invoice", *refs, "--printer", f"file:{out}", db=seeded)
+    assert [j["order"] for j in invoices] == [a["number"], b["number"]]
+    invoice_files = [Path(f) for j in invoices for f in j["files"]]
+    text = next(
+        f
+        for f in invoice_files
+        if f.name.startswith(f"invoice-{a['number']}") and f.suffix == ".txt"
+    ).read_text()
+    assert f"PL:ORDER:{a['number']}" in text and a["lines"][0]["sku"] in text
 
     files = ok_json("print", "label", *refs, "--printer", f"file:{out}", db=seeded)
     printer = RawPrinter()
