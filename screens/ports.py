@@ -83,6 +83,9 @@ class ConsoleServices(Protocol):
 
 class EmailPreview(Protocol):
     @property
+    def to(self) -> str: ...
+
+    @property
     def subject(self) -> str: ...
 
     @property
@@ -90,7 +93,9 @@ class EmailPreview(Protocol):
 
 
 class EmailPreviewer(Protocol):
-    async def preview(self, ref: str | int, to: Status, comment: str) -> EmailPreview: ...
+    async def preview(
+        self, ref: str | int, to: Status, comment: str, *, reason: HoldReason | None = None
+    ) -> EmailPreview: ...
 
 
 def email_previewer(services: object) -> EmailPreviewer | None:

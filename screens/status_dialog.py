@@ -257,13 +257,16 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
     def _tells_customer(self, to: Status) -> bool:
         """Whether Save + Send Email would e-mail anyone: not for a hold whose reason the
         shop keeps to itself (settings notify_held_reasons; a risk hold by default)."""
+        return self.services.orders.tells_customer(to, self._hold_reason())
+
+    def _hold_reason(self) -> HoldReason | None:
         value = self.query_one("#hold-reason", Select).value
-        reason = value if isinstance(value, HoldReason) else None
-        return self.services.orders.tells_customer(to, reason)
+        return value if isinstance(value, HoldReason) else None
 
     @on(Select.Changed, "#hold-reason")
     def _hold_reason_changed(self) -> None:
         self._show_email_button()  # Save + Send Email comes or goes with the reason
+        self._schedule_preview()  # the held e-mail words the reason
 
     # -- e-mail preview -------------------------------------------------------------------
 
@@ -286,17 +289,27 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
         if chosen not in NOTIFY_EVENT:
             pane.update(Text(f"{chosen.value} sends no customer e-mail", style="italic"))
             return
+        reason = self._hold_reason() if chosen is Status.HELD else None
+        if not self._tells_customer(chosen):
+            pane.update(
+                Text("this shop does not tell customers of this hold: no e-mail", style="italic")
+            )
+            return
         previewer = email_previewer(self.services)
         if previewer is None:
             pane.update(Text("preview unavailable (no notification service)", style="italic"))
             return
         comment = self.query_one("#comment", TextArea).text
         try:
-            mail = await previewer.preview(self.targets[0].number, chosen, comment)
+            mail = await previewer.preview(self.targets[0].number, chosen, comment, reason=reason)
         except Exception as exc:  # a broken template must not break the dialog
             pane.update(Text(f"preview unavailable: {visible(exc)}", style="italic"))
             return
-        text = Text.assemble(("Subject: ", "bold"), safe(mail.subject), "\n\n")
+        text = Text()
+        if not self.single:  # each order gets its own; this is the first one's
+            text.append(f"#{self.targets[0].number}, 1 of {len(self.targets)}\n", style="dim")
+        text.append_text(Text.assemble(("To: ", "bold"), safe(mail.to or "(no address)"), "\n"))
+        text.append_text(Text.assemble(("Subject: ", "bold"), safe(mail.subject), "\n\n"))
         text.append_text(safe(mail.text, keep_newlines=True))
         pane.update(text)
 
@@ -327,8 +340,7 @@ class StatusDialog(FailureReports, ModalScreen[StatusOutcome | None]):
     async def save(self, to: Status, notify: bool) -> None:
         comment = self.query_one("#comment", TextArea).text
         memo = self.query_one("#memo", Input).value
-        reason_value = self.query_one("#hold-reason", Select).value
-        reason = reason_value if isinstance(reason_value, HoldReason) else None
+        reason = self._hold_reason()
         note = self.query_one("#hold-note", Input).value if to is Status.HELD else ""
         outcome = StatusOutcome(to=to, notify=notify)
         try:
