@@ -200,6 +200,8 @@ def build_context(
         "shipment": None,
         "still_coming": [],
         "refund": None,
+        "returned": [],
+        "rma": str(payload.get("rma") or ""),
         "hold_reason": "",
         "hold_reason_text": "",
     }
@@ -273,7 +275,24 @@ def build_context(
             ctx["hold_reason_text"] = HOLD_REASON_TEXT[reason]
     if event == "refunded":
         ctx["refund"] = _refund(payload, order)
+    ctx["returned"] = _returned(payload, names)
     return ctx
+
+
+def _returned(payload: dict[str, Any], names: dict[str, str]) -> list[dict[str, Any]]:
+    """What came back in a return (the returns service's payload `lines`), named."""
+    found = payload.get("lines")
+    if not isinstance(found, list):
+        return []
+    out: list[dict[str, Any]] = []
+    for item in found:
+        if not isinstance(item, dict):
+            continue
+        sku = str(item.get("sku") or "")
+        quantity = item.get("quantity")
+        if sku and isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > 0:
+            out.append({"sku": sku, "name": names.get(sku, sku), "quantity": quantity})
+    return out
 
 
 def _refund(payload: dict[str, Any], order: MailOrder) -> dict[str, Any]:
