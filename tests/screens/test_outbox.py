@@ -1,6 +1,8 @@
-"""The outbox screen (`n` on the queue): failed and dead notifications with their error
-(untrusted: a server wrote it), retry, edit the recipient, discard; each checked
-afterwards through the notification service."""
+"""The notification screens. The outbox (`n` on the queue): failed and dead notifications
+with their error (untrusted: a server wrote it), retry, edit the recipient, discard; each
+checked afterwards through the notification service. The status dialog's e-mail preview
+before "Save + Send Email", plain Save sending nothing, and a bulk change queueing one
+e-mail per order."""
 
 from __future__ import annotations
 
@@ -8,15 +10,17 @@ from typing import Any
 
 from sqlalchemy import select, update
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Select
 
 from console.app import PacklineApp
 from screens.confirm import ConfirmDialog
+from screens.order import OrderScreen
 from screens.outbox import OutboxScreen
 from screens.prompt_dialog import PromptDialog
+from screens.status_dialog import StatusDialog, Target
 from services.container import Services
 from services.models import Notification, Order
-from services.statuses import NotificationState, Status
+from services.statuses import HoldReason, NotificationState, Status
 from tests.screens.helpers import create_order, rendered, screen_text, settle, wait_for
 
 HOSTILE = "550 5.1.1 mailbox unavailable\x1b[31m[bold]red[/bold]\x07"
@@ -121,3 +125,103 @@ async def test_the_palette_opens_the_outbox_from_an_order(shop: Services) -> Non
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, OutboxScreen))
+
+
+def emails(detail: Any) -> list[tuple[str, str]]:
+    return [(n.event, n.state) for n in detail.notifications if n.channel == "email"]
+
+
+async def status_dialog(pilot: Pilot[Any], number: int) -> StatusDialog:
+    app = pilot.app
+    assert isinstance(app, PacklineApp)
+    app.open_order(number)
+    await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+    await settle(pilot)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
+    await settle(pilot)
+    dialog = app.screen
+    assert isinstance(dialog, StatusDialog)
+    return dialog
+
+
+async def test_the_status_dialog_previews_the_e_mail_and_plain_save_sends_nothing(
+    shop: Services,
+) -> None:
+    number = await create_order(shop)
+    app = PacklineApp(shop)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        dialog = await status_dialog(pilot, number)
+        await wait_for(pilot, lambda: dialog.chosen is Status.PROCESSING)
+        subject = f"Subject: We are preparing your order #{number}"
+        await wait_for(pilot, lambda: subject in rendered(app, "preview"))
+        shown = rendered(app, "preview")
+        assert "To: ada@example.org" in shown and "Hello Ada Lovelace," in shown
+        # the comment appears in the preview as typed (untrusted: shown, never markup)
+        await pilot.press("tab", *"Engraved [b]today[/b]")
+        await wait_for(pilot, lambda: "Engraved [b]today[/b]" in rendered(app, "preview"))
+        assert rendered(app, "preview").startswith("To: ada@example.org")
+        await pilot.press("ctrl+s")  # Save: the change alone
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+    detail = await shop.orders.show(number)
+    assert detail.status is Status.PROCESSING
+    assert detail.history[-1].comment == "Engraved [b]today[/b]"
+    assert emails(detail) == []  # nothing queued, so nothing can be sent
+
+
+async def test_the_held_preview_words_the_reason_or_says_no_e_mail(shop: Services) -> None:
+    number = await create_order(shop)
+    app = PacklineApp(shop)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        dialog = await status_dialog(pilot, number)
+        await wait_for(pilot, lambda: dialog.chosen is Status.PROCESSING)
+        await pilot.press("down")
+        assert dialog.chosen is Status.HELD
+        reason = dialog.query_one("#hold-reason", Select)
+        reason.value = HoldReason.INCORRECT_ADDRESS
+        await wait_for(pilot, lambda: "confirm your shipping address" in rendered(app, "preview"))
+        assert f"Subject: Your order #{number} is on hold" in rendered(app, "preview")
+        reason.value = HoldReason.HIGH_RISK  # kept from customers by default
+        await wait_for(pilot, lambda: "no e-mail" in rendered(app, "preview"))
+        assert "risk" not in rendered(app, "preview").lower()
+        reason.value = HoldReason.AWAITING_CUSTOMER
+        await wait_for(pilot, lambda: "more information from you" in rendered(app, "preview"))
+        await pilot.press("ctrl+e")  # Save + Send Email
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+    assert emails(await shop.orders.show(number)) == [("held", "queued")]
+
+
+async def test_bulk_save_and_send_queues_one_e_mail_per_order_and_no_address_shows(
+    shop: Services,
+) -> None:
+    numbers = [await create_order(shop, email=f"c{i}@example.org") for i in range(3)]
+    nobody = await create_order(shop, name="No Mail", email="")
+    numbers.append(nobody)
+    targets = []
+    for number in numbers:
+        detail = await shop.orders.show(number)
+        targets.append(Target(number, detail.version, detail.status))
+    app = PacklineApp(shop)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        app.push_screen(StatusDialog(shop, targets))
+        await wait_for(pilot, lambda: isinstance(app.screen, StatusDialog))
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, StatusDialog)
+        await wait_for(pilot, lambda: dialog.chosen is Status.PROCESSING)
+        await wait_for(pilot, lambda: f"#{numbers[0]}, 1 of 4" in rendered(app, "preview"))
+        await pilot.press("tab", *"Thanks!", "ctrl+e")
+        await wait_for(pilot, lambda: not isinstance(app.screen, StatusDialog))
+        await settle(pilot)
+        for number in numbers[:3]:
+            assert emails(await shop.orders.show(number)) == [("processing", "queued")]
+        # the order without an address: saved, its e-mail dead with "no recipient"
+        detail = await shop.orders.show(nobody)
+        assert detail.status is Status.PROCESSING
+        assert emails(detail) == [("processing", "dead")]
+        [dead] = [e for e in await shop.notifications.problems() if e.order_number == nobody]
+        screen = await open_outbox(pilot, dead.id)
+        assert "no recipient" in rendered(app, "outbox-error")
+        assert f"#{nobody}" in screen_text(app) and "dead" in screen_text(app)
+        assert [r.id for r in screen.rows if r.order_number == nobody] == [dead.id]

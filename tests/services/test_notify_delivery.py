@@ -245,6 +245,89 @@ async def test_permanent_refusal_is_dead_at_once_temporary_one_retries(
     assert (await shop.notifications.run_once()).sent == 1
 
 
+async def test_content_refused_after_data_permanent_dead_temporary_retried(
+    shop: Services, smtp: tuple[int, Inbox], clock: FixedClock
+) -> None:
+    """A refusal of the whole message (after DATA), not of the recipient: 5xx is dead at
+    once, 4xx is retried; neither spoils the connection for the next message."""
+    _, inbox = smtp
+    inbox.refuse_data["spam@example.org"] = "554 5.6.0 message content rejected"
+    inbox.refuse_data["full@example.org"] = "452 4.2.2 mailbox full"
+    for address in ("spam@example.org", "full@example.org", "fine@example.org"):
+        await shop.orders.set_status(
+            await new_order(shop, email=address), Status.PROCESSING, notify=True
+        )
+    report = await shop.notifications.run_once()
+    assert (report.sent, report.failed, report.dead) == (1 + 3, 1, 1)
+    by_to = {n.recipient: n for n in await rows(shop, event="processing")}
+    spam, full = by_to["spam@example.org"], by_to["full@example.org"]
+    assert (spam.state, spam.attempts) == (NotificationState.DEAD, 1)
+    assert "554" in spam.last_error and "content rejected" in spam.last_error
+    assert full.state is NotificationState.FAILED and "452" in full.last_error
+    assert [m.rcpt for m in inbox.customers()] == [["fine@example.org"]]
+    assert inbox.refused_data == 2
+    assert len({m.peer for m in inbox.messages}) == 1  # one connection throughout
+    del inbox.refuse_data["full@example.org"]
+    clock.advance(3600)
+    assert (await shop.notifications.run_once()).sent == 1
+    assert inbox.refused_data == 2  # the dead one was not tried again
+    assert [m.rcpt for m in inbox.customers()][-1] == ["full@example.org"]
+
+
+async def test_retries_back_off_doubling_capped_with_jitter(
+    db_url: str, clock: FixedClock
+) -> None:
+    settings = notify_settings(
+        db_url, free_port(), notify_backoff_seconds=10, notify_backoff_max_seconds=40
+    )
+    shop = await open_shop(settings, clock)
+    try:
+        for i in range(4):
+            await new_order(shop, email=f"c{i}@example.org", notify=True)
+        # nothing listens: every row fails together, and comes back spread out
+        for attempt, (low, high) in enumerate([(5, 10), (10, 20), (20, 40), (20, 40)], 1):
+            started = clock.now
+            report = await shop.notifications.run_once()
+            assert report.failed == 8, attempt
+            failed = await rows(shop)
+            assert all(n.attempts == attempt for n in failed)
+            delays = [(n.next_attempt_at - started).total_seconds() for n in failed]
+            assert all(low <= d <= high for d in delays), (attempt, delays)
+            assert len(set(delays)) > 1, "no jitter: they would all retry at once"
+            assert (await shop.notifications.run_once()).claimed == 0  # not due yet
+            clock.advance(high)
+        draws = [shop.notifications.backoff(9) for _ in range(200)]
+        assert all(20 <= d <= 40 for d in draws) and max(draws) - min(draws) > 10
+    finally:
+        await shop.close()
+
+
+async def test_refund_e_mails_say_the_amount_partial_then_full(
+    db_url: str, clock: FixedClock, smtp: tuple[int, Inbox]
+) -> None:
+    port, inbox = smtp
+    shop = await open_shop(notify_settings(db_url, port, payment_gateway="manual"), clock)
+    try:
+        number = await new_order(shop)
+        await shop.payments.charge(number)
+        await shop.payments.refund(number, amount=500, reason="scratched box", notify=True)
+        await shop.payments.refund(number, notify=True)  # the rest
+        report = await shop.notifications.run_once()
+        assert (report.sent, report.failed, report.dead) == (3, 0, 0)  # + the staff notice
+        partial, full = inbox.customers()
+        assert partial.rcpt == full.rcpt == ["ada@example.org"]
+        assert partial.message["Subject"] == f"A refund for your order #{number}"
+        text = partial.part("plain")
+        assert f"We have refunded $5.00 of your order #{number} (order total $33.97)" in text
+        assert "Reason: scratched box" in text
+        assert "$5.00" in partial.part("html")
+        assert full.message["Subject"] == f"Your order #{number} has been refunded"
+        assert f"We have refunded your order #{number} in full: $28.97" in full.part("plain")
+        assert "$28.97" in full.part("html")
+    finally:
+        await shop.close()
+
+
 async def test_no_recipient_is_dead_visible_and_fixable(
     shop: Services, smtp: tuple[int, Inbox]
 ) -> None:
@@ -407,7 +490,7 @@ async def test_worker_killed_between_send_and_mark_resends_the_same_message(
     release = threading.Event()
     first = True
 
-    async def stall_first(_: Received) -> None:
+    async def stall_first(_got: Received) -> None:
         nonlocal first
         if first:  # the server has the DATA; the worker never hears "250"
             first = False

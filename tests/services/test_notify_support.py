@@ -82,6 +82,8 @@ class Inbox:
 
     messages: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
+    refuse_data: dict[str, str] = field(default_factory=dict)  # recipient -> reply to DATA
+    refused_data: int = 0  # messages refused at DATA (not kept)
     on_data: Callable[[Received], Any] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,6 +96,11 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:  # e.g. content refused after the whole message
+                with self.lock:
+                    self.refused_data += 1
+                return self.refuse_data[address]
         got = Received(list(envelope.rcpt_tos), envelope.mail_from, session.peer, envelope.content)
         with self.lock:
             self.messages.append(got)

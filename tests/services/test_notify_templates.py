@@ -196,3 +196,65 @@ async def test_a_shops_templates_override_and_broken_ones_name_file_and_line(
         assert "fixed" in (await shop.notifications.preview(number, Status.SHIPPED, "")).html
     finally:
         await shop.close()
+
+
+# What each event's e-mail must say, in the plain part and the HTML part alike.
+WORDING: dict[Status, tuple[str, ...]] = {
+    Status.PROCESSING: ("started working on your order",),
+    Status.READY_TO_SHIP: ("packed and", "waiting for the carrier"),
+    Status.PARTIALLY_SHIPPED: ("Part of your order",),
+    Status.SHIPPED: ("is on its way",),
+    Status.COMPLETE: ("Thank you for shopping with Tinker",),
+    Status.CANCELED: ("has been canceled", "You have not been charged"),
+    Status.BACKORDER: ("temporarily out of stock", "Waiting for"),
+    Status.HELD: ("We have paused your order", "a little more information from you"),
+    Status.RETURN_REQUESTED: ("return",),
+    Status.RETURNED: ("has arrived",),
+}
+
+
+async def test_each_event_says_what_happened_and_signs_with_the_shop(shop: Services) -> None:
+    number = await new_order(shop)
+    assert set(WORDING) == set(NOTIFY_EVENT)
+    for status, phrases in WORDING.items():
+        reason = HoldReason.AWAITING_CUSTOMER if status is Status.HELD else None
+        mail = await shop.notifications.preview(number, status, "", reason=reason)
+        for phrase in phrases:
+            assert phrase in mail.text, (status, phrase)
+            assert phrase in mail.html.replace("<strong>", "").replace("</strong>", ""), (
+                status,
+                phrase,
+            )
+        # shop name, address, reply-to and logo text come from the config
+        for part in (mail.text, mail.html):
+            assert "1 Market Street, Springfield" in part, status
+            assert "help@shop.example" in part and "TINKER" in part, status
+        assert 'href="mailto:help@shop.example"' in mail.html
+    # the backorder e-mail lists what is still to come
+    backorder = await shop.notifications.preview(number, Status.BACKORDER, "")
+    detail = await shop.orders.show(number)
+    for line in detail.lines:
+        assert f"{line.quantity} x {line.name}" in backorder.text
+
+
+async def test_return_received_names_the_rma_and_what_came_back(shop: Services) -> None:
+    number = await new_order(shop)
+    names = {ln.sku: ln.name for ln in (await shop.orders.show(number)).lines}
+    payload = {
+        "rma": "RMA-7",
+        "lines": [
+            {"sku": "PL-10001", "quantity": 1, "disposition": "restock"},
+            {"sku": "PL-10003", "quantity": 0, "disposition": "restock"},  # none came back
+            "not a line",
+        ],
+    }
+    mail = await shop.notifications.preview_event(number, "return_received", payload)
+    assert mail.subject == f"We have received your return for order #{number}"
+    assert f"Your return RMA-7 for order #{number} has arrived" in mail.text
+    assert f"1 x {names['PL-10001']} (PL-10001)" in mail.text
+    assert names["PL-10003"] not in mail.text.split("We received:")[1]
+    assert "<strong>RMA-7</strong>" in mail.html and names["PL-10001"] in mail.html
+    # without the returns service's details it still reads well
+    bare = await shop.notifications.preview_event(number, "return_received")
+    assert f"Your return for order #{number} has arrived" in bare.text
+    assert "We received:" not in bare.text
