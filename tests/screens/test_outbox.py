@@ -6,6 +6,7 @@ e-mail per order."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,7 +21,9 @@ from screens.prompt_dialog import PromptDialog
 from screens.status_dialog import StatusDialog, Target
 from services.container import Services
 from services.models import Notification, Order
+from services.settings import load_settings
 from services.statuses import HoldReason, NotificationState, Status
+from tests.conftest import FixedClock
 from tests.screens.helpers import create_order, rendered, screen_text, settle, wait_for
 
 HOSTILE = "550 5.1.1 mailbox unavailable\x1b[31m[bold]red[/bold]\x07"
@@ -225,3 +228,38 @@ async def test_bulk_save_and_send_queues_one_e_mail_per_order_and_no_address_sho
         assert "no recipient" in rendered(app, "outbox-error")
         assert f"#{nobody}" in screen_text(app) and "dead" in screen_text(app)
         assert [r.id for r in screen.rows if r.order_number == nobody] == [dead.id]
+        # and on the order's timeline, each e-mail with its state
+        app.open_order(nobody)
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        await settle(pilot)
+        timeline = rendered(app, "order-timeline")
+        assert "✉ email processing to —  dead — no recipient" in timeline
+        app.open_order(numbers[0])
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        await settle(pilot)
+        assert "✉ email processing to c0@example.org  queued" in rendered(app, "order-timeline")
+
+
+async def test_a_broken_shop_template_shows_in_the_preview_and_saving_still_works(
+    shop_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    own = tmp_path / "email"
+    own.mkdir()
+    (own / "processing.txt").write_text("Hello\n{{ order.nope.deeper }}\n")
+    settings = load_settings(db=shop_url, operator="tester", templates_dir=str(tmp_path))
+    services = await Services.open(settings, clock=clock)
+    try:
+        number = await create_order(services)
+        app = PacklineApp(services)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            dialog = await status_dialog(pilot, number)
+            await wait_for(pilot, lambda: dialog.chosen is Status.PROCESSING)
+            await wait_for(pilot, lambda: "preview unavailable" in rendered(app, "preview"))
+            assert "template email/processing.txt line 2" in rendered(app, "preview")
+            await pilot.press("ctrl+e")  # the change is saved; the e-mail fails visibly later
+            await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+        detail = await services.orders.show(number)
+        assert detail.status is Status.PROCESSING
+        assert emails(detail) == [("processing", "queued")]
+    finally:
+        await services.close()
