@@ -265,13 +265,26 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
             _partial(report.to_json(), summary, as_json=True)
         for sh in report.shipments:
             click.echo(_shipment_line(sh))
+        for ack in report.acknowledged:
+            click.echo(_ack_line(ack))
         _partial({}, summary, as_json=False)
     if as_json:
         emit(report.to_json())
         return
     for sh in report.shipments:
         click.echo(_shipment_line(sh))
+    for ack in report.acknowledged:
+        click.echo(_ack_line(ack))
+    if report.acknowledged and not report.shipments:
+        new = sum(1 for a in report.acknowledged if a.new)
+        click.echo(f"{new} PO(s) acknowledged, {len(report.acknowledged) - new} already were")
+        return
     click.echo(f"{report.created} shipment(s) created, {report.unchanged} already there")
+
+
+def _ack_line(ack: Any) -> str:
+    state = "acknowledged" if ack.new else "already acknowledged"
+    return f"{visible(ack.po)} #{ack.order_number} {state} (855 {visible(ack.kind)})"
 
 
 def _shipment_line(sh: Any) -> str:
@@ -288,7 +301,8 @@ def _shipment_line(sh: Any) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def po_import(ctx: Context, files: tuple[str, ...], as_json: bool) -> None:
-    """Vendor tracking from FILES: CSV (po, tracking[, carrier, sku, quantity]) or X12 856.
+    """Vendor tracking from FILES: CSV (po, tracking[, carrier, sku, quantity]) or X12 856;
+    X12 855 acknowledgments too (a sent PO becomes acknowledged).
 
     Each shipment goes through shipping (order status follows, customer e-mailed); a row
     with an unknown PO or SKU or a bad tracking number is reported with its line, the rest

@@ -1,4 +1,5 @@
-"""ANSI X12 004010 for drop-ship vendors: 850 purchase orders out, 856 ship notices in.
+"""ANSI X12 004010 for drop-ship vendors: 850 purchase orders out, 855 acknowledgments and
+856 ship notices in.
 
 Pure text in, text out: the caller allocates control numbers, writes and reads the files.
 Rendering refuses identifiers it would have to alter (a PO number the vendor cannot echo back
@@ -11,13 +12,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Envelope",
+    "POAcknowledgment",
     "POLine850",
     "ParsedX12",
     "Party",
@@ -26,9 +31,11 @@ __all__ = [
     "ShipNoticeItem",
     "ShipTo",
     "X12Error",
+    "parse_855",
     "parse_856",
     "parse_x12",
     "render_850",
+    "transaction_sets",
 ]
 
 ELEMENT_SEP = "*"
@@ -156,6 +163,17 @@ class ShipNotice:
     carrier: str
     ship_date: date | None
     items: tuple[ShipNoticeItem, ...]
+    segment_line: int
+
+
+@dataclass(frozen=True)
+class POAcknowledgment:
+    """An 855: the vendor accepted (or rejected) one of our POs (BAK02 ``kind``)."""
+
+    po_number: str
+    kind: str  # BAK02, e.g. AC, AK, RJ
+    accepted: bool
+    ack_date: date | None
     segment_line: int
 
 
@@ -412,8 +430,30 @@ def parse_856(text: str) -> tuple[list[ShipNotice], list[str]]:
     A transaction with any problem yields no notices at all: half-read shipments are worse
     than a clear error the operator can send back to the vendor.
     """
+    return _each_transaction(text, "856", "a ship notice", _read_856)
+
+
+def parse_855(text: str) -> tuple[list[POAcknowledgment], list[str]]:
+    """Acknowledgments from every readable ST*855 (BAK: purpose, type, our PO number, date),
+    plus one message per transaction that was not, worded as parse_856's."""
+    return _each_transaction(text, "855", "a PO acknowledgment", _read_855)
+
+
+def transaction_sets(text: str) -> list[str]:
+    """The ST01 codes of the file in order (e.g. ["856", "856"]); X12Error if not X12."""
+    return [_el(seg, 1).strip() for seg in parse_x12(text).segments if seg[0] == "ST"]
+
+
+def _each_transaction(
+    text: str,
+    code: str,
+    what: str,
+    read: Callable[[list[tuple[int, list[str]]], int], tuple[list[_T], list[str]]],
+) -> tuple[list[_T], list[str]]:
+    """Cut the interchange into ST..SE transactions, check each envelope, and `read` the
+    bodies of those of transaction set `code`; keeps going past a bad one."""
     segments = parse_x12(text).segments
-    notices: list[ShipNotice] = []
+    found_all: list[_T] = []
     errors: list[str] = []
     number = 0
     interchange_open = False
@@ -435,24 +475,63 @@ def parse_856(text: str) -> tuple[list[ShipNotice], list[str]]:
         problems = _envelope_problems(
             segments[start], segments[end] if closed else None, end - start + 1
         )
-        if _el(segments[start], 1) != "856":
+        if _el(segments[start], 1) != code:
             problems.append(
-                f"transaction set {_el(segments[start], 1)!r} is not a ship notice (856); skipped"
+                f"transaction set {_el(segments[start], 1)!r} is not {what} ({code}); skipped"
             )
-            found: list[ShipNotice] = []
+            found: list[_T] = []
         else:
-            found, more = _read_856(body, start + 1)
+            found, more = read(body, start + 1)
             problems += more
         if problems:
             errors.append(f"ST #{number} (segment {start + 1}): {'; '.join(_unique(problems))}")
         else:
-            notices.extend(found)
+            found_all.extend(found)
         i = end + 1 if closed else end
     if interchange_open:
         errors.append(
             f"segment {len(segments)}: file ends without IEA (interchange may be truncated)"
         )
-    return notices, errors
+    return found_all, errors
+
+
+# BAK02 acknowledgment types (004010): accepted in some form, or rejected.
+ACK_ACCEPTED = {
+    "AC": "acknowledged with detail and change",
+    "AD": "acknowledged with detail, no change",
+    "AE": "acknowledged with exception detail only",
+    "AK": "acknowledged, no detail or change",
+    "AP": "acknowledged, product replenishment",
+}
+ACK_REJECTED = {
+    "RD": "rejected with detail",
+    "RF": "rejected with exception detail only",
+    "RJ": "rejected, no detail",
+    "RO": "rejected with counter offer",
+}
+
+
+def _read_855(
+    body: list[tuple[int, list[str]]], st_line: int
+) -> tuple[list[POAcknowledgment], list[str]]:
+    baks = [(n, seg) for n, seg in body if seg[0] == "BAK"]
+    if len(baks) != 1:
+        return [], [f"{len(baks)} BAK segments; an 855 has exactly one"]
+    n, bak = baks[0]
+    problems = []
+    kind = _el(bak, 2).strip().upper()
+    po = _el(bak, 3).strip()
+    if kind not in ACK_ACCEPTED and kind not in ACK_REJECTED:
+        problems.append(f"segment {n}: BAK acknowledgment type {kind[:10]!r} is unknown")
+    if not po:
+        problems.append(f"segment {n}: BAK has no purchase order number")
+    when = _el(bak, 4).strip()
+    day = _date(when) if when else None
+    if when and day is None:
+        problems.append(f"segment {n}: BAK date {when[:10]!r} is not CCYYMMDD")
+    if problems:
+        return [], problems
+    return [POAcknowledgment(po, kind, kind in ACK_ACCEPTED, day, st_line)], []
 
 
 _ENVELOPE_TAGS = frozenset(("SE", "ST", "GE", "GS", "IEA", "ISA"))

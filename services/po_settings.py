@@ -28,7 +28,9 @@ class SftpFeed(BaseModel):
     known_hosts: str = Field(min_length=1)
     remote_dir: str = "."
     # Shell-style patterns of the files to take; anything else in the directory is left.
-    patterns: list[str] = Field(default_factory=lambda: ["*.csv", "*.856", "*.x12", "*.edi"])
+    patterns: list[str] = Field(
+        default_factory=lambda: ["*.csv", "*.856", "*.855", "*.x12", "*.edi"]
+    )
     # Where imported files are moved on the server (relative to remote_dir); "" deletes.
     processed_dir: str = "processed"
     timeout: float = Field(default=30.0, gt=0, le=600)

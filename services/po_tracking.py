@@ -204,17 +204,45 @@ def read_856(text: str, source: str) -> tuple[list[TrackingRow], list[ImportProb
     return rows, [ImportProblem(source, _segment_of(e), "", e) for e in errors]
 
 
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # X12 is ASCII; old vendor CSVs are often Latin-1
+
+
+def _is_x12(text: str) -> bool:
+    return text.lstrip("\ufeff \t\r\n").startswith("ISA")
+
+
 def read_any(name: str, data: bytes) -> tuple[list[TrackingRow], list[ImportProblem]]:
     """A file by its content: X12 when it starts with ISA, otherwise CSV."""
     if len(data) > MAX_FILE_BYTES:
         return [], [ImportProblem(name, 0, "", f"file is larger than {MAX_FILE_BYTES} bytes")]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # X12 is ASCII; old vendor CSVs are often Latin-1
-    if text.lstrip("\ufeff \t\r\n").startswith("ISA"):
+    text = _text(data)
+    if _is_x12(text):
         return read_856(text, name)
     return read_csv(text, name)
+
+
+def read_acks(
+    name: str, data: bytes
+) -> tuple[list[edi_x12.POAcknowledgment], list[ImportProblem]] | None:
+    """The 855 acknowledgments of an X12 file whose transactions are all 855s; None for
+    anything else (a CSV, an 856), which read_any takes."""
+    if len(data) > MAX_FILE_BYTES:
+        return None
+    text = _text(data)
+    if not _is_x12(text):
+        return None
+    try:
+        sets = edi_x12.transaction_sets(text)
+    except edi_x12.X12Error:
+        return None  # read_any reports it
+    if not sets or any(code != "855" for code in sets):
+        return None
+    acks, errors = edi_x12.parse_855(text)
+    return acks, [ImportProblem(name, _segment_of(e), "", e) for e in errors]
 
 
 @dataclass

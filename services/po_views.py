@@ -247,10 +247,24 @@ class AppliedShipment:
 
 
 @dataclass(frozen=True)
+class AppliedAck:
+    """A vendor's 855 for one PO: ``new`` when it moved the PO to acknowledged."""
+
+    po: str
+    order_number: int
+    kind: str  # BAK02, e.g. AC
+    new: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"po": self.po, "order": self.order_number, "kind": self.kind, "new": self.new}
+
+
+@dataclass(frozen=True)
 class ImportReport:
     sources: tuple[str, ...]
     shipments: tuple[AppliedShipment, ...]
     problems: tuple[ImportProblem, ...]
+    acknowledged: tuple[AppliedAck, ...] = ()
 
     @property
     def created(self) -> int:
@@ -266,6 +280,7 @@ class ImportReport:
             "created": self.created,
             "unchanged": self.unchanged,
             "shipments": [s.to_json() for s in self.shipments],
+            "acknowledged": [a.to_json() for a in self.acknowledged],
             "errors": [p.to_json() for p in self.problems],
         }
 

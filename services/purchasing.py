@@ -32,7 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from services import outbox, po_documents, po_tracking, search
 from services.db import Database
-from services.edi_x12 import Party, ShipTo
+from services.edi_x12 import ACK_REJECTED, Party, POAcknowledgment, ShipTo
 from services.errors import InvalidInput, NotFound, Refused
 from services.mailer import BadAddress, parse_address
 from services.models import (
@@ -50,6 +50,7 @@ from services.models import (
 )
 from services.orders import OrderService
 from services.po_views import (
+    AppliedAck,
     ImportProblem,
     ImportReport,
     PlanLine,
@@ -182,6 +183,7 @@ def _merge(reports: Sequence[ImportReport]) -> ImportReport:
         tuple(s for r in reports for s in r.sources),
         tuple(s for r in reports for s in r.shipments),
         tuple(p for r in reports for p in r.problems),
+        tuple(a for r in reports for a in r.acknowledged),
     )
 
 
@@ -992,9 +994,67 @@ class PurchasingService:
     # -- tracking back in ---------------------------------------------------------------
 
     async def import_data(self, name: str, data: bytes) -> ImportReport:
-        """Import one vendor file (CSV or X12 856, told apart by content); see po_tracking."""
+        """Import one vendor file, told apart by content: CSV or X12 856 tracking (see
+        po_tracking), or X12 855 acknowledgments."""
+        acks = po_tracking.read_acks(name, data)
+        if acks is not None:
+            return await self._apply_acks(name, *acks)
         rows, problems = po_tracking.read_any(name, data)
         return await po_tracking.TrackingImporter(self).apply(rows, problems, [name])
+
+    async def _apply_acks(
+        self, name: str, acks: Sequence[POAcknowledgment], problems: Sequence[ImportProblem]
+    ) -> ImportReport:
+        """Each 855 on its own: an accepted one moves its PO to acknowledged (once; again
+        changes nothing), a rejection or an unknown PO is reported with its segment."""
+        done: list[AppliedAck] = []
+        bad = list(problems)
+        for ack in acks:
+            if not ack.accepted:
+                why = ACK_REJECTED.get(ack.kind, ack.kind)
+                bad.append(
+                    ImportProblem(
+                        name,
+                        ack.segment_line,
+                        ack.po_number[:40],
+                        f"the vendor rejected the PO (BAK {ack.kind}: {why}); it stays as it "
+                        "was: cancel it and order from another vendor",
+                    )
+                )
+                continue
+            try:
+                order_number, new = await self.acknowledge(
+                    ack.po_number, note=f"855 {ack.kind} in {name}"
+                )
+            except (NotFound, InvalidInput, Refused) as exc:
+                bad.append(ImportProblem(name, ack.segment_line, ack.po_number[:40], str(exc)))
+                continue
+            done.append(AppliedAck(ack.po_number.upper(), order_number, ack.kind, new))
+        bad.sort(key=lambda p: p.line)
+        return ImportReport((name,), (), tuple(bad), tuple(done))
+
+    async def acknowledge(self, number: str, *, note: str = "") -> tuple[int, bool]:
+        """The vendor confirmed PO `number` (an 855, or by hand through `mark`): a sent PO
+        becomes acknowledged. One already acknowledged, shipped or received is left as it
+        is (a repeated file changes nothing). Returns (order number, whether it changed)."""
+        async with self._uow(write=True) as uow:
+            po = await self._po(uow, number, lock=True)
+            order = await uow.order(await self._number_of(uow, po), for_update=True)
+            if po.status in (P.ACKNOWLEDGED, P.SHIPPED, P.RECEIVED):
+                return order.number, False
+            if po.status is not P.SENT:
+                raise CannotOrder(
+                    f"PO {po.number} is {po.status.value}; only a sent PO can be acknowledged"
+                )
+            po.status = P.ACKNOWLEDGED
+            memo = f"PO {po.number} sent -> acknowledged" + (f": {note}" if note else "")
+            self._history(uow, order, memo)
+            uow.audit(
+                "po.status", "order", order.number, po=po.number, to="acknowledged", note=note
+            )
+            order_number = order.number
+            await uow.commit()
+        return order_number, True
 
     async def import_files(self, paths: Sequence[str | Path]) -> ImportReport:
         """Import files given on the command line; an unreadable one is a reported problem."""

@@ -11,6 +11,7 @@ import pytest
 
 from services import carriers
 from tests.cli.test_cli import packline
+from tests.services.test_purchasing_support import acks
 
 SHIP = "7 Compiler Court|Arlington|22201|US"
 
@@ -198,3 +199,25 @@ def test_mark_acknowledged_then_received_and_list_by_status(shop: dict[str, str]
     assert f"{po['number']}  #{n}  ACME (email)  received" in text.stdout
     assert run(shop, "po", "show", po["number"])["can_mark"] == []
     assert po["number"] in [p["number"] for p in run(shop, "po", "list", "--status", "received")]
+
+
+def test_import_855_acknowledges_and_reports_a_rejection(shop: dict[str, str]) -> None:
+    first, second = order(shop, "PL-10017=1"), order(shop, "PL-10017=1")
+    env = {"PACKLINE_EDI_DIR": shop["edi"]}
+    pos = []
+    for n in (first, second):
+        created = packline("po", "create", str(n), "--send", "--json", db=shop["db"], env=env)
+        assert created.returncode == 0, created.stderr
+        pos.append(json.loads(created.stdout)["created"][0])
+    file = Path(shop["dir"]) / "north.855"
+    file.write_text(acks([(pos[0], "AD"), (pos[1], "RJ")]))
+    result = packline("po", "import", str(file), db=shop["db"])
+    assert result.returncode == 1
+    assert f"{pos[0]} #{first} acknowledged (855 AD)" in result.stdout
+    assert f"north.855 line 8 (PO {pos[1]}): the vendor rejected the PO" in result.stderr
+    assert run(shop, "po", "show", pos[0])["status"] == "acknowledged"
+    assert run(shop, "po", "show", pos[1])["status"] == "sent"
+    file.write_text(acks([(pos[0], "AD")]))
+    again = run(shop, "po", "import", str(file))
+    assert again["acknowledged"] == [{"po": pos[0], "order": first, "kind": "AD", "new": False}]
+    assert again["errors"] == []

@@ -14,15 +14,18 @@ from hypothesis import strategies as st
 from services.edi_x12 import (
     Envelope,
     Party,
+    POAcknowledgment,
     POLine850,
     PurchaseOrder850,
     ShipNotice,
     ShipNoticeItem,
     ShipTo,
     X12Error,
+    parse_855,
     parse_856,
     parse_x12,
     render_850,
+    transaction_sets,
 )
 
 ENV = Envelope(
@@ -564,4 +567,41 @@ def test_rendered_850_is_not_mistaken_for_856() -> None:
     assert notices == []
     assert errors == [
         "ST #1 (segment 3): transaction set '850' is not a ship notice (856); skipped"
+    ]
+
+
+# -- 855 -------------------------------------------------------------------------------------
+
+
+def tx855(number: str, *segments: str) -> str:
+    return tx856(number, *segments).replace("ST*856*", "ST*855*")
+
+
+def test_855_acknowledgments_read_and_bad_ones_reported() -> None:
+    text = wrap(
+        tx855("0001", "BAK*00*AC*PO10001*20240312", "PO1*1*2*EA*6.39**VP*A", "ACK*IA*2*EA"),
+        tx855("0002", "BAK*00*RJ*PO10002*20240312"),
+        tx855("0003", "BAK*00*XX*PO10003*20240312"),
+        tx855("0004", "BAK*00*AK**20240312"),
+        tx855("0005", "BAK*00*AK*PO10005*20241399"),
+        tx855("0006", "PO1*1*2*EA"),
+        tx855("0007", "BAK*00*AK*PO10007"),
+    )
+    assert transaction_sets(text) == ["855"] * 7
+    acks, errors = parse_855(text)
+    assert acks == [
+        POAcknowledgment("PO10001", "AC", True, date(2024, 3, 12), 3),
+        POAcknowledgment("PO10002", "RJ", False, date(2024, 3, 12), 8),
+        POAcknowledgment("PO10007", "AK", True, None, 23),
+    ]
+    assert errors == [
+        "ST #3 (segment 11): segment 12: BAK acknowledgment type 'XX' is unknown",
+        "ST #4 (segment 14): segment 15: BAK has no purchase order number",
+        "ST #5 (segment 17): segment 18: BAK date '20241399' is not CCYYMMDD",
+        "ST #6 (segment 20): 0 BAK segments; an 855 has exactly one",
+    ]
+    ships, errors = parse_855(wrap(GOOD))
+    assert ships == []
+    assert errors == [
+        "ST #1 (segment 3): transaction set '856' is not a PO acknowledgment (855); skipped"
     ]

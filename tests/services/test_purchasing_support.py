@@ -156,6 +156,27 @@ def asn(
     return "".join(s + "~\n" for s in segments)
 
 
+def acks(answers: list[tuple[str, str]], *, control: int = 9) -> str:
+    """An X12 855 with one ST per (PO number, BAK02 type, e.g. AC or RJ), counts right."""
+    body: list[str] = []
+    for n, (po, kind) in enumerate(answers, start=1):
+        st = [f"ST*855*{n:04d}", f"BAK*00*{kind}*{po}*20261120", "PO1*1*1*EA", "ACK*IA*1*EA"]
+        st.append(f"SE*{len(st) + 1}*{n:04d}")
+        body += st
+    isa = (
+        "ISA*00*          *00*          *ZZ*NORTHWIND01    *ZZ*PACKLINE       "
+        f"*261120*1200*U*00401*{control:09d}*0*P*>"
+    )
+    segments = [
+        isa,
+        f"GS*PR*NORTHWIND01*PACKLINE*20261120*1200*{control}*X*004010",
+        *body,
+        f"GE*{len(answers)}*{control}",
+        f"IEA*1*{control:09d}",
+    ]
+    return "".join(s + "~\n" for s in segments)
+
+
 @dataclass
 class Read850:
     """An 850 file taken apart: the raw ISA line and every segment as a list."""

@@ -22,6 +22,7 @@ from tests.services.test_purchasing_support import (
     GLOBEX_DEFAULT,
     NORTH_ONLY,
     STOCK,
+    acks,
     asn,
     counts,
     new_order,
@@ -221,6 +222,49 @@ async def test_856_bad_notices_reported_by_segment_rest_applied(shop: Services) 
     )
     (problem,) = (await shop.purchasing.import_data("broken.856", broken.encode())).problems
     assert problem.line == 3 and "SE says 3 segments but the transaction has 12" in problem.message
+
+
+async def test_855_acknowledges_sent_pos_reports_the_rest_and_reimport_changes_nothing(
+    shop: Services,
+) -> None:
+    _a, a = await _ordered(shop, ((NORTH_ONLY, 1),))
+    _b, b = await _ordered(shop, ((NORTH_ONLY, 1),))
+    c_n = await new_order(shop, ((NORTH_ONLY, 1),))
+    (c,) = (await shop.purchasing.create(c_n)).created  # a draft: never sent
+    text = acks([(a["NORTH"], "AC"), (b["NORTH"], "RJ"), ("PO99999", "AK"), (c, "AK")])
+    st_at = [i for i, seg in enumerate(text.splitlines(), start=1) if seg.startswith("ST*")]
+    before = await counts(shop)
+    report = await shop.purchasing.import_data("north.855", text.encode())
+    assert [(x.po, x.kind, x.new) for x in report.acknowledged] == [(a["NORTH"], "AC", True)]
+    assert report.shipments == ()
+    assert [(p.line, p.po) for p in report.problems] == [
+        (st_at[1], b["NORTH"]),
+        (st_at[2], "PO99999"),
+        (st_at[3], c),
+    ]
+    rejected, unknown, draft = (p.message for p in report.problems)
+    assert rejected.startswith("the vendor rejected the PO (BAK RJ: rejected, no detail)")
+    assert unknown == "no purchase order 'PO99999'"
+    assert draft == f"PO {c} is draft; only a sent PO can be acknowledged"
+    assert [(await shop.purchasing.get(n)).status for n in (a["NORTH"], b["NORTH"], c)] == [
+        "acknowledged",
+        "sent",
+        "draft",
+    ]
+    assert await counts(shop) == before  # no shipment, no e-mail
+    memo = f"PO {a['NORTH']} sent -> acknowledged: 855 AC in north.855"
+    assert memo in [h.memo for h in (await shop.orders.show(_a)).history]
+    again = await shop.purchasing.import_data("north.855", acks([(a["NORTH"], "AC")]).encode())
+    assert again.problems == () and [x.new for x in again.acknowledged] == [False]
+    # The vendor's 856 later ships the acknowledged PO as any other.
+    number = tracking("ups", 95)
+    shipped = await shop.purchasing.import_data(
+        "north.856", asn([(a["NORTH"], number, [("NOR-61544", 1)])]).encode()
+    )
+    assert shipped.created == 1 and (await shop.purchasing.get(a["NORTH"])).status == "shipped"
+    late = await shop.purchasing.import_data("late.855", acks([(a["NORTH"], "AK")]).encode())
+    assert late.problems == () and [x.new for x in late.acknowledged] == [False]
+    assert (await shop.purchasing.get(a["NORTH"])).status == "shipped"
 
 
 async def test_import_dir_files_processed_and_failed(shop: Services, tmp_path: Path) -> None:
