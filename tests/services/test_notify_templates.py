@@ -258,3 +258,21 @@ async def test_return_received_names_the_rma_and_what_came_back(shop: Services) 
     bare = await shop.notifications.preview_event(number, "return_received")
     assert f"Your return for order #{number} has arrived" in bare.text
     assert "We received:" not in bare.text
+
+
+async def test_confirmation_lists_the_order_and_shipped_without_a_date_omits_it(
+    shop: Services,
+) -> None:
+    number = await new_order(shop)
+    detail = await shop.orders.show(number)
+    mail = await shop.notifications.preview_event(number, "order_confirmation")
+    assert f"We have received order #{number}" in mail.text
+    for line in detail.lines:
+        assert f"{line.quantity} x {line.name} ({line.sku})" in mail.text
+        assert line.name in mail.html
+    assert "Total:    $33.97" in mail.text and "$33.97" in mail.html
+    assert "12 Analytical Way" in mail.text and "12 Analytical Way" in mail.html
+    await ship(shop, number)  # no expected delivery date given
+    shipped = await shop.notifications.preview(number, Status.SHIPPED, "")
+    assert "1Z999AA10123456784" in shipped.text and TRACK_URL in shipped.text
+    assert "Expected delivery" not in shipped.text + shipped.html
