@@ -134,6 +134,32 @@ def test_run_once_and_all(db: str) -> None:
         ]
 
 
+def test_login_from_the_environment_never_shown(db: str) -> None:
+    """SMTP credentials come from the environment; a refused login is retried later and its
+    error, the report and the outbox listing never contain the password."""
+    password = "env-Secret-77"
+    with smtp_server(login=("shop", password)) as (port, inbox):
+        make_shop(db, port, [("a@example.org", True)])
+        env = {
+            "PACKLINE_SMTP_PORT": str(port),
+            "PACKLINE_SMTP_FROM": SENDER,
+            "PACKLINE_SMTP_USER": "shop",
+            "PACKLINE_SMTP_PASSWORD": "wrong-" + password,
+        }
+        refused = invoke(db, "notify", "run", "--once", env=env)
+        assert refused.exit_code == 0, refused.output
+        assert refused.stdout.startswith("sent 0, failed 2") and "login refused" in refused.stdout
+        listed = invoke(db, "notify", "list", "--json", env=env)
+        assert "login refused" in listed.stdout
+        for text in (refused.output, listed.output):
+            assert password not in text
+        env["PACKLINE_SMTP_PASSWORD"] = password
+        sent = invoke(db, "notify", "run", "--once", "--all", env=env)
+        assert sent.stdout.startswith("sent 2, failed 0"), sent.output
+        assert password not in sent.output
+        assert sorted(m.rcpt[0] for m in inbox.messages) == ["a@example.org", STAFF]
+
+
 def test_run_until_sigterm(db: str) -> None:
     with smtp_server() as (port, inbox):
         make_shop(db, port, [("a@example.org", True)])
