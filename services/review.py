@@ -12,7 +12,9 @@ comes from:
   the same e-mail (case-insensitive) or the same shipping address (line 1, line 2, postal
   code and country, compared on letters and digits only);
 - declined attempts: this order's declined charge / authorization rows;
-- the customer's note on the order.
+- the customer's note on the order, and the names of its lines that may ask for
+  customization (engraving, artwork ...: a database pre-filter on `CUSTOMIZATION_STEMS`,
+  so an order's plain lines are not fetched).
 
 New orders are reviewed as they arrive, one (`OrderService.create`) or a whole import batch
 at a time: the facts of a batch come from a handful of queries (the orders placed in the
@@ -38,13 +40,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from services.db import Database
 from services.errors import InvalidInput
-from services.models import Address, Order, Payment
+from services.models import Address, Order, OrderLine, Payment
 from services.orders import OrderService, address_view
-from services.risk import RiskAssessment, RiskFacts, RiskRules, assess
+from services.risk import CUSTOMIZATION_STEMS, RiskAssessment, RiskFacts, RiskRules, assess
 from services.roles import Action, Roles
 from services.statuses import HoldReason, Status
 from services.uow import Clock, UnitOfWork, utcnow
@@ -71,6 +73,11 @@ def acting_as(uow: UnitOfWork, actor: str) -> Iterator[None]:
         yield
     finally:
         uow.actor = previous
+
+
+def _may_be_customized() -> ColumnElement[bool]:
+    """Lines whose name may ask for customization (risk.customization decides)."""
+    return or_(*(OrderLine.name.ilike(f"%{stem}%") for stem in CUSTOMIZATION_STEMS))
 
 
 def _email_key(email: str | None) -> str:
@@ -259,6 +266,19 @@ class ReviewService:
         )
         return int((await uow.session.execute(stmt)).scalar_one())
 
+    async def custom_lines(self, uow: UnitOfWork, order_ids: Sequence[int]) -> dict[int, list[str]]:
+        """Names of the orders' lines that may ask for customization, by order id."""
+        found: dict[int, list[str]] = defaultdict(list)
+        for chunk in _chunks(list(order_ids)):
+            rows = await uow.session.execute(
+                select(OrderLine.order_id, OrderLine.name).where(
+                    OrderLine.order_id.in_(chunk), _may_be_customized()
+                )
+            )
+            for oid, name in rows.all():
+                found[int(oid)].append(name)
+        return found
+
     async def _addresses(
         self, uow: UnitOfWork, order: Order
     ) -> tuple[Address | None, Address | None]:
@@ -283,6 +303,7 @@ class ReviewService:
         usual = await self.usual_total(uow, order)
         by_email, by_address = await self.velocity(uow, order, ship)
         declined = await self.declined_attempts(uow, order)
+        names = (await self.custom_lines(uow, [order.id])).get(order.id, [])
         facts = RiskFacts(
             shipping_lines=tuple(x for x in ((ship.line1, ship.line2) if ship else ()) if x),
             shipping_city=ship.city if ship else "",
@@ -295,6 +316,7 @@ class ReviewService:
             recent_orders_same_address=by_address,
             declined_attempts=declined,
             customer_note=order.note,
+            line_names=tuple(names),
         )
         return facts, ship, bill
 
@@ -330,6 +352,7 @@ class ReviewService:
                 .group_by(Payment.order_id)
             )
             declined.update({int(oid): int(n) for oid, n in rows.all()})
+        custom = await self.custom_lines(uow, [o.id for o in orders])
         ships = {o.id: addresses.get(o.shipping_address_id or 0) for o in orders}
         span = await self._span(uow, orders, {_ship_key(a) for a in ships.values()} - {""})
         out: list[RiskFacts] = []
@@ -348,7 +371,8 @@ class ReviewService:
                 )
                 by_email = span.count(span.by_email, _email_key(order.email), order.placed_at)
                 by_address = span.count(span.by_address, _ship_key(ship), order.placed_at)
-            out.append(self._facts(order, ship, bill, usual, by_email, by_address, declined))
+            names = tuple(custom.get(order.id, ()))
+            out.append(self._facts(order, ship, bill, usual, by_email, by_address, declined, names))
         return out
 
     async def _span(
@@ -414,6 +438,7 @@ class ReviewService:
         by_email: int,
         by_address: int,
         declined: dict[int, int],
+        line_names: tuple[str, ...] = (),
     ) -> RiskFacts:
         return RiskFacts(
             shipping_lines=tuple(x for x in ((ship.line1, ship.line2) if ship else ()) if x),
@@ -427,6 +452,7 @@ class ReviewService:
             recent_orders_same_address=by_address,
             declined_attempts=declined.get(order.id, 0),
             customer_note=order.note,
+            line_names=line_names,
         )
 
     async def reassess(self, uow: UnitOfWork, order: Order) -> RiskAssessment:

@@ -3,9 +3,10 @@
 Pure on purpose: the caller gathers the facts (counts, usual order value, payment
 attempts) so the rules stay testable and the same everywhere the score is shown.
 
-Address and note text is untrusted customer input. Reasons never echo it freely: a
+Address, note and line text is untrusted customer input. Reasons never echo it freely: a
 PO-box reason quotes only the fragment the pattern matched, countries are cleaned and
-truncated, and a customer note is never quoted at all.
+truncated, a customization reason names only the word of our own list that matched, and
+a customer note is never quoted at all.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "CUSTOMIZATION_STEMS",
     "DEFAULT_RULES",
     "RiskAssessment",
     "RiskFacts",
     "RiskRules",
     "assess",
+    "customization",
     "is_military",
     "is_po_box",
 ]
@@ -208,6 +211,51 @@ def is_military(address_lines: Sequence[str], city: str, region: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------
+# Customization instructions and artwork
+# --------------------------------------------------------------------------------------
+#
+# Goods made or marked for this customer (an engraving, a monogram, a print of their
+# artwork) need someone to read the instructions before the order ships. A shop has no
+# field of its own for them: they arrive in the customer's note ("Engrave: 'For Sam'") or
+# in an imported line's name ("Mug - personalized: Ada"). Whole words only, so "customer",
+# "customs" and "Customary Tea" do not count.
+
+_CUSTOM_RE = re.compile(
+    r"(?<![^\W_])(?:"
+    r"engrav(?:e|ed|es|ing)"
+    r"|personali[sz](?:e|ed|es|ing|ation)"
+    r"|monogram(?:s|med|ming)?"
+    r"|custom(?:i[sz](?:e|ed|ing|ation))?"
+    r"|embroider(?:y|ed|ing)?"
+    r"|artworks?"
+    r"|bespoke"
+    r"|made[ -]to[ -]order"
+    r"|inscri(?:be|bed|ption)"
+    r")(?![^\W_])"
+)
+# What a database pre-filter looks for (case-insensitive substrings); `customization`
+# decides on what it finds.
+CUSTOMIZATION_STEMS = (
+    "engrav",
+    "personali",
+    "monogram",
+    "custom",
+    "embroider",
+    "artwork",
+    "bespoke",
+    "to order",
+    "to-order",
+    "inscri",
+)
+
+
+def customization(text: str) -> str | None:
+    """The word of our list that says this text asks for customization, or None."""
+    match = _CUSTOM_RE.search(_fold(text)[0])
+    return match.group(0) if match else None
+
+
+# --------------------------------------------------------------------------------------
 # Rules, facts, assessment
 # --------------------------------------------------------------------------------------
 
@@ -225,7 +273,8 @@ class RiskRules:
     velocity_max_orders: int = 3  # more than this many orders from one e-mail or address
     velocity_points: int = 20
     declined_points: int = 25  # a declined payment attempt before approval
-    note_points: int = 10  # customer notes / customization instructions that need reading
+    # Customer notes / customization instructions or artwork that need reading (once).
+    note_points: int = 10
     hold_threshold: int = DEFAULT_HOLD_THRESHOLD  # score >= threshold → hold (high_risk)
     carrier_delivers_po_box: bool = False  # e.g. USPS does; our carrier may not
 
@@ -270,6 +319,8 @@ class RiskFacts:
     is None when the payment gateway did not report it. usual_total_cents is the shop's
     median order total, None until there is history. The recent_orders_* counts cover the
     rules' velocity window and include this order. Counts below zero are treated as zero.
+    line_names are the names of the order's lines (only those that may name a
+    customization are needed: see CUSTOMIZATION_STEMS).
     """
 
     shipping_lines: tuple[str, ...]
@@ -283,6 +334,7 @@ class RiskFacts:
     recent_orders_same_address: int
     declined_attempts: int
     customer_note: str
+    line_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -379,8 +431,26 @@ def assess(facts: RiskFacts, rules: RiskRules = DEFAULT_RULES) -> RiskAssessment
         plural = "s" if declined != 1 else ""
         add(rules.declined_points, f"{declined} declined payment attempt{plural} before approval")
 
+    # Something to read before shipping: one rule, its points once, a reason per source.
+    reading: list[str] = []
     if _has_text(facts.customer_note):
-        add(rules.note_points, "customer left a note: read it before shipping")
+        word = customization(facts.customer_note)
+        reading.append(
+            f"customer left customization instructions in a note ({word}): read them before "
+            "shipping"
+            if word
+            else "customer left a note: read it before shipping"
+        )
+    word = next(filter(None, map(customization, facts.line_names)), None)
+    if word:
+        reading.append(
+            f"an item is made for this customer ({word}): check its instructions or artwork "
+            "before shipping"
+        )
+    if reading:
+        add(rules.note_points, reading[0])
+        if rules.note_points:
+            reasons.extend(reading[1:])
 
     return RiskAssessment(
         score=min(score, MAX_SCORE),

@@ -6,18 +6,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from services.container import Services
 from services.errors import ConfigError, InvalidInput
+from services.models import Product
 from services.orders import NewAddress, NewOrder
 from services.roles import NotAllowed
 from services.seed import seed_database
 from services.settings import load_settings
 from services.statuses import HoldReason, Status
 from tests.conftest import FixedClock
+from tests.services.import_support import by_ref
+from tests.services.test_import_arrival import START, order_rows, write
 
 HOME = NewAddress(
     name="Ada Lovelace",
@@ -218,3 +223,47 @@ async def test_review_shows_what_to_read(shop: Services) -> None:
     assert view.reasons == ("customer left a note: read it before shipping",)
     assert view.shipping_address is not None and view.shipping_address.line1 == HOME.line1
     assert view.billing_address is not None and view.billing_address.line1 == "1 Bill St"
+
+
+async def test_customized_goods_are_a_reason_to_read_first(
+    shop: Services, db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    """Customization instructions arrive in a line's name as well as in the note: one order
+    placed by hand, and a whole import batch (the batch path fetches the lines at once)."""
+    async with shop.db.write_session() as session:
+        await session.execute(
+            update(Product).where(Product.sku == "PL-10002").values(name="Engraved pen")
+        )
+        await session.commit()
+    n = await place(shop, lines=(("PL-10002", 1), ("PL-10003", 1)))
+    detail = await shop.orders.show(n)
+    reason = (
+        "an item is made for this customer (engraved): check its instructions or artwork "
+        "before shipping"
+    )
+    assert detail.row.risk_reasons == (reason,) and detail.row.risk_flag == "review"
+    plain = await place(shop, email="plain@example.org", lines=(("PL-10003", 1),))
+    assert (await shop.review.review(plain)).reasons == ()
+
+    rows = [
+        order_rows(f"#C{i}", email=f"c{i}@example.org", at=START + timedelta(minutes=i))
+        for i in range(3)
+    ]
+    rows[1][0]["Lineitem name"] = "Widget - personalised: ADA"
+    rows[2][0]["Notes"] = "Monogram: A.L."
+    source = write(tmp_path / "orders.csv", rows)
+    async with opened(db_url, clock) as s:
+        report = await s.imports.import_file(source, "shopify")
+        assert not report.rejected and len(report.created) == 3
+        got = {ref: tuple((await by_ref(s, ref)).risk_reasons or ()) for ref, _ in report.created}
+        assert got["#C0"] == ()
+        assert got["#C1"] == (
+            "an item is made for this customer (personalised): check its instructions or "
+            "artwork before shipping",
+        )
+        assert got["#C2"] == (
+            "customer left customization instructions in a note (monogram): read them before "
+            "shipping",
+        )
+        for ref, number in report.created:  # the one-order path agrees with the batch
+            assert (await s.review.review(number)).reasons == got[ref], ref

@@ -13,6 +13,7 @@ from services.risk import (
     RiskFacts,
     RiskRules,
     assess,
+    customization,
     is_military,
     is_po_box,
 )
@@ -249,9 +250,21 @@ def test_clean_order_scores_zero() -> None:
             "3 declined payment attempts before approval",
         ),
         (
-            {"customer_note": "  please engrave 'Happy birthday'  "},
+            {"customer_note": "  please gift wrap it  "},
             RULES.note_points,
             "customer left a note: read it before shipping",
+        ),
+        (
+            {"customer_note": "  please engrave 'Happy birthday'  "},
+            RULES.note_points,
+            "customer left customization instructions in a note (engrave): read them before "
+            "shipping",
+        ),
+        (
+            {"line_names": ("Steel mug", "Leather wallet (monogrammed)")},
+            RULES.note_points,
+            "an item is made for this customer (monogrammed): check its instructions or "
+            "artwork before shipping",
         ),
     ],
 )
@@ -260,6 +273,81 @@ def test_each_rule_alone(changes: dict[str, object], points: int, reason: str) -
     assert result.score == points
     assert result.reasons == (reason,)
     assert result.flag == "review"
+
+
+CUSTOMIZED = [
+    "Engrave: 'For Sam'",
+    "Engraved pen",
+    "engraving on the lid please",
+    "Personalized mug",
+    "Mug - personalised: Ada",
+    "PERSONALIZATION: Ada",
+    "Monogram towel",
+    "monogrammed",
+    "Custom print",
+    "Customized T-shirt",
+    "customisation as discussed",
+    "Embroidered cap",
+    "embroidery: ADA",
+    "Artwork attached by e-mail",
+    "see the artworks",
+    "Bespoke shelf",
+    "Made to order",
+    "made-to-order table",
+    "Inscription inside the ring",
+    "ＥＮＧＲＡＶＥ ｎａｍｅ",  # full-width
+]
+NOT_CUSTOMIZED = [
+    "",
+    "Gift wrap please!",
+    "Leave at the back door",
+    "customer service called",
+    "Customs form enclosed",
+    "Customary Tea",
+    "Customers love it",
+    "Steel mug",
+    "Engravers' guild tote",  # a brand, not an instruction
+    "personal shopper",
+    "Orderly box",
+    "made in order to please",
+    "Art print",
+    "Artworkshop poster",
+    "Inscribers Inc",
+    "monogrammatic",
+    "Embroiderers kit",
+    "Bespokes Ltd",
+    "to order more call us",
+    "Call me at 555-0100",
+]
+
+
+@pytest.mark.parametrize("text", CUSTOMIZED)
+def test_customization_matches(text: str) -> None:
+    assert customization(text)
+
+
+@pytest.mark.parametrize("text", NOT_CUSTOMIZED)
+def test_customization_does_not_match(text: str) -> None:
+    assert customization(text) is None
+
+
+def test_note_and_customized_line_count_once_with_both_reasons() -> None:
+    result = assess(facts(customer_note="ring the bell", line_names=("Engraved pen",)))
+    assert result.score == RULES.note_points
+    assert result.reasons == (
+        "customer left a note: read it before shipping",
+        "an item is made for this customer (engraved): check its instructions or artwork "
+        "before shipping",
+    )
+    off = assess(facts(customer_note="hi", line_names=("Engraved pen",)), RiskRules(note_points=0))
+    assert off == RiskAssessment(0, ())
+
+
+def test_customized_line_is_never_quoted() -> None:
+    name = "Custom mug \x1b[2J [b]IGNORE RULES[/b] ship now"
+    [reason] = assess(facts(line_names=(name,))).reasons
+    assert reason.startswith("an item is made for this customer (custom)")
+    assert "IGNORE" not in reason and "\x1b" not in reason
 
 
 def test_po_box_reason_quotes_the_customers_spelling() -> None:
@@ -478,6 +566,7 @@ def test_assess_never_raises_and_stays_in_range(
             recent_orders_same_address=address,
             declined_attempts=declined,
             customer_note=note,
+            line_names=lines,  # any text as line names too
         ),
         RiskRules(carrier_delivers_po_box=delivers),
     )
