@@ -9,6 +9,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 RISK_REVIEW_AT = 1
+# Only a fallback: the queue flags "high" from the shop's own hold threshold (the review
+# service sets OrderService.risk_high_at from the `[risk]` settings). Equal to
+# risk.DEFAULT_HOLD_THRESHOLD (a test keeps them so); not imported from there, since the
+# console's first frame imports this module and services.risk compiles its patterns.
 RISK_HIGH_AT = 60
 RMA_PREFIX = "RMA-"
 

@@ -137,6 +137,33 @@ def test_bad_input_exits_1_and_changes_nothing(shop: str) -> None:
     assert run_json("orders", "show", n, db=shop) == before
 
 
+def test_refusals_say_why_and_change_nothing(shop: str) -> None:
+    """Refund on an unpaid order, a refund over what was captured, charging a canceled
+    order, a malformed amount: exit 1 with the reason, the order as it was."""
+    unpaid = str(pick(shop, UNPAID_CARD))
+    canceled = str(pick(shop, "status = 'canceled' AND payment_status = 'unpaid'"))
+    before = {n: run_json("orders", "show", n, db=shop) for n in (unpaid, canceled)}
+    partly = run_json("pay", "charge", unpaid, "--amount", "5", db=shop, env=MANUAL)
+    assert (partly["payment"]["amount"], partly["payment_status"]) == (500, "unpaid")
+    after_charge = run_json("orders", "show", unpaid, db=shop)
+    attempts = [
+        (("pay", "refund", canceled), "no captured payment to refund"),
+        (("pay", "refund", unpaid, "--amount", "5.01"), "more than the $5.00 that can still"),
+        (("pay", "refund", unpaid, "--line", "PL-NOPE=1"), "is not on order"),
+        (("pay", "charge", canceled), "is canceled; it cannot be charged"),
+        (("pay", "charge", unpaid, "--amount", "abc"), "is not an amount"),
+        (("pay", "charge", unpaid, "--amount", "0"), "more than zero"),
+        (("pay", "refund", unpaid, "--amount", "-1"), "is negative"),
+    ]
+    for args, why in attempts:
+        result = packline(*args, db=shop, env=MANUAL)
+        assert result.returncode == 1 and why in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert run_json("orders", "show", canceled, db=shop) == before[canceled]
+    assert run_json("orders", "show", unpaid, db=shop) == after_charge
+    assert [p["amount"] for p in after_charge["payments"]] == [500]
+
+
 def test_usage_errors_exit_2(shop: str) -> None:
     result = packline("pay", "record", "1001", "--amount", "5", "--method", "bitcoin", db=shop)
     assert result.returncode == 2
@@ -176,7 +203,7 @@ def test_review(shop: str) -> None:
     assert set(view["risk"]) == {"score", "reasons", "flag"}
     assert view["facts"]["usual_total"] > 0  # 150 orders of history
     shown = run_json("orders", "show", n, db=shop)
-    assert shown["risk"]["score"] == view["risk"]["score"]
+    assert shown["risk"] == view["risk"]  # score, reasons and flag
     text = packline("review", n, db=shop)
     assert text.returncode == 0 and text.stdout.startswith(f"#{n}  ")
 

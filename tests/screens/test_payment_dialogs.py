@@ -53,6 +53,39 @@ async def test_no_gateway_is_explained_instead_of_a_button(shop: Services) -> No
     assert (await shop.payments.summary(number)).captured == 0
 
 
+async def test_charge_button_carries_the_amount_it_charges(
+    shop: Services, shop_url: str, clock: FixedClock
+) -> None:
+    """A card order with a gateway (`manual`: the card terminal): the button says what is
+    due, follows the amount typed, and charges exactly that."""
+    number = await create_order(shop)
+    settings = load_settings(db=shop_url, operator="tester", payment_gateway="manual")
+    desk = await Services.open(settings, clock=clock)
+    try:
+        due = await desk.payments.summary(number)
+        app = PacklineApp(desk, order=str(number))
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            dialog = await open_dialog(pilot, "c", ChargeDialog)
+            button = dialog.query_one("#charge", Button)
+            assert str(button.label) == f"Charge {due.money(due.chargeable)}"
+            amount = dialog.query_one("#pay-amount", Input)
+            amount.value = "abc"
+            await settle(pilot)
+            assert str(button.label) == "Charge ?"
+            amount.value = "5"
+            await settle(pilot)
+            assert str(button.label) == "Charge $5.00"
+            dialog.set_focus(button)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, OrderScreen))
+            await settle(pilot)
+        after = await desk.payments.summary(number)
+    finally:
+        await desk.close()
+    assert (after.captured, after.status) == (500, PaymentStatus.UNPAID)
+    assert after.balance_due == due.chargeable - 500
+
+
 async def test_record_a_check_releases_the_payment_hold(shop: Services) -> None:
     number = await create_order(shop, payment_method=PaymentMethod.CHECK)
     before = await shop.payments.summary(number)

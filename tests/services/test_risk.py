@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services import display
 from services.risk import (
+    DEFAULT_RULES,
     RiskAssessment,
     RiskFacts,
     RiskRules,
@@ -488,6 +490,13 @@ def test_everything_at_once_caps_at_100_and_keeps_rule_order() -> None:
 )
 def test_flag_thresholds(score: int, threshold: int, flag: str) -> None:
     assert RiskAssessment(score, (), threshold).flag == flag
+
+
+def test_the_display_fallback_is_the_default_threshold() -> None:
+    """The queue's fallback (no review service) flags "high" where the default rules hold."""
+    assert display.RISK_HIGH_AT == DEFAULT_RULES.hold_threshold
+    assert display.risk_flag(DEFAULT_RULES.hold_threshold) == "high"
+    assert display.risk_flag(DEFAULT_RULES.hold_threshold - 1) == "review"
 
 
 def test_flag_uses_the_rules_threshold() -> None:
