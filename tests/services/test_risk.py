@@ -494,7 +494,7 @@ def test_flag_thresholds(score: int, threshold: int, flag: str) -> None:
 
 def test_the_display_fallback_is_the_default_threshold() -> None:
     """The queue's fallback (no review service) flags "high" where the default rules hold."""
-    assert display.RISK_HIGH_AT == DEFAULT_RULES.hold_threshold
+    assert DEFAULT_RULES.hold_threshold == display.RISK_HIGH_AT
     assert display.risk_flag(DEFAULT_RULES.hold_threshold) == "high"
     assert display.risk_flag(DEFAULT_RULES.hold_threshold - 1) == "review"
 
