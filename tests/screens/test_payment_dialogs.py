@@ -17,6 +17,7 @@ from console.app import PacklineApp
 from screens.confirm import ConfirmDialog
 from screens.order import OrderScreen
 from screens.payment_dialogs import ChargeDialog, RefundDialog
+from screens.queue_columns import queue_columns
 from screens.status_dialog import StatusDialog
 from services.container import Services
 from services.models import Order, OrderLine, Product, StockLevel
@@ -223,3 +224,31 @@ async def test_cancel_offers_the_refund(shop: Services) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, RefundDialog))
         assert (await shop.orders.show(number)).status is Status.CANCELED
+
+
+async def test_queue_shows_the_payment_status_and_the_shops_risk_flag(
+    shop: Services, shop_url: str, clock: FixedClock
+) -> None:
+    """The queue's Payment and Risk cells from real rows: the status derived from the
+    payments, and "high" from the shop's hold threshold (10 here), not the default 60."""
+    settings = load_settings(db=shop_url, operator="tester", risk={"hold_threshold": 10})
+    strict = await Services.open(settings, clock=clock)
+    try:
+        number = await create_order(strict, note="please ring twice")  # 10 points
+        paid = await create_order(strict, email="b@example.org", payment_method=PaymentMethod.CHECK)
+        await strict.payments.record(paid, 300, PaymentMethod.CHECK)
+        rows = {r.number: r for r in (await strict.orders.page()).rows}
+        columns = {c.label: c.cell for c in queue_columns(strict.workflow, wide=True)}
+        risk, payment = columns["Risk"], columns["Payment"]
+        flagged = risk(rows[number])
+        assert (flagged.plain, flagged.style) == ("⚑10", "bold red")
+        assert payment(rows[number]).plain == "unpaid"
+        total = rows[paid].total
+        await strict.payments.record(paid, total - 300, PaymentMethod.CASH)
+        await strict.payments.refund(paid, amount=100)
+        rows = {r.number: r for r in (await strict.orders.page()).rows}
+        assert payment(rows[paid]).plain == "part refund"
+    finally:
+        await strict.close()
+    default = {r.number: r for r in (await shop.orders.page()).rows}
+    assert risk(default[number]).style != "bold red"  # 10 is "review" at the default 60
