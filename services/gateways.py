@@ -40,11 +40,14 @@ Amounts are integer minor units (cents). Answers:
 A 5xx is `unknown`, not `error`, on purpose: card gateways (Stripe among them) document
 a 500 as indeterminate, and treating it as "nothing happened" invites a double charge.
 Redirects are not followed. Plain `http://` is accepted only for a loopback host: the
-API key must not cross a network in clear text.
+API key must not cross a network in clear text. `PACKLINE_PAYMENT_TIMEOUT` (seconds) bounds
+the wait for an answer; connecting may take at most the same (10 s at most, and nothing is
+sent until it has connected: `error`), and the whole exchange the two together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import ssl
@@ -258,16 +261,28 @@ class HttpGateway:
             "Accept": "application/json",
         }
         where = display_url(self.url)
-        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+        connect = min(self.timeout, 10.0)
+        timeout = httpx.Timeout(self.timeout, connect=connect)
         if self._ssl is None:
             self._ssl = httpx.create_ssl_context()
         try:
-            async with httpx.AsyncClient(
-                timeout=timeout, follow_redirects=False, verify=self._ssl
-            ) as client:
+            # httpx's read timeout is per chunk: a gateway dripping its answer a byte at a
+            # time would never trip it. The whole exchange gets a deadline too.
+            async with (
+                asyncio.timeout(connect + self.timeout),
+                httpx.AsyncClient(
+                    timeout=timeout, follow_redirects=False, verify=self._ssl
+                ) as client,
+            ):
                 response = await client.post(
                     self.url + _PATHS[request.op], json=self.body(request), headers=headers
                 )
+        except TimeoutError:
+            return GatewayResult(
+                Outcome.UNKNOWN,
+                reason=f"the payment gateway did not finish its answer within "
+                f"{connect + self.timeout:g} s",
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Nothing was sent: the gateway cannot have acted on it.
             return GatewayResult(

@@ -102,6 +102,17 @@ async def test_slow_answer_times_out_as_unknown_and_the_same_key_replays() -> No
         assert gw.keys() == ["slow-key", "slow-key"]
 
 
+async def test_an_answer_that_never_finishes_is_unknown() -> None:
+    """Bytes keep coming, each inside the read timeout: the whole exchange's deadline
+    (connect + read timeout) ends the wait, and the outcome is unknown, not declined."""
+    with fake_gateway() as gw:
+        gw.then(Step("drip"))
+        first = await HttpGateway(gw.url, KEY, timeout=0.3).perform(request(key="drip"))
+        assert first.outcome is Outcome.UNKNOWN
+        assert first.reason == "the payment gateway did not finish its answer within 0.6 s"
+        gw.release.set()
+
+
 async def test_duplicate_key_returns_the_first_result() -> None:
     with fake_gateway() as gw:
         gw.then(Step("decline", reason="card expired"))

@@ -36,7 +36,8 @@ class Step:
     kind: approve | decline | status (answer `code` with `body` and perform nothing) |
     garbage (200 with a body that is not JSON) | slow (hold the answer until the test sets
     `FakeGateway.release`, at most `seconds`, then approve: the client's timeout is what
-    ends its wait, however busy the machine is).
+    ends its wait, however busy the machine is) | drip (approve, sending the answer a
+    byte every 0.05 s until released: each byte comes well inside a read timeout).
     """
 
     kind: str = "approve"
@@ -110,6 +111,9 @@ def fake_gateway() -> Iterator[FakeGateway]:
                     return
                 if step.kind == "slow":
                     state.release.wait(step.seconds)
+                if step.kind == "drip":
+                    self._drip(b'{"status": "approved", "id": "ch_drip"}')
+                    return
                 prefix = {"/refunds": "re", "/voids": "vo", "/authorizations": "au"}
                 ref = f"{prefix.get(self.path, 'ch')}_{next(_ids):05d}"
                 if step.kind == "decline":
@@ -124,6 +128,17 @@ def fake_gateway() -> Iterator[FakeGateway]:
                 with lock:
                     state.results[key] = (code, data)
             self._send(code, data)
+
+        def _drip(self, data: bytes) -> None:
+            with contextlib.suppress(OSError):  # the client may have given up
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    state.release.wait(0.05)
 
         def _answer(self, code: int, payload: dict[str, Any]) -> None:
             self._send(code, json.dumps(payload).encode())
