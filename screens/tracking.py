@@ -6,7 +6,8 @@ deleted with a reason.
 
 Everything goes through the shipping service (`plan`, `check_tracking`, `ship`,
 `delete_shipment`): a wrong check digit is shown before saving; a number already used on
-another order is asked about and saved only when confirmed.
+another order is asked about and saved only when confirmed. A number of no known format
+needs its carrier: one of the list, or "other…" and its name (recorded unchecked).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from screens.format import safe_line, status_text
 from screens.ports import ConsoleServices, shipping_of, wake_notifications
 from screens.prompt_dialog import PromptDialog
 from screens.untrusted import visible
-from services.carriers import KNOWN_CARRIERS
+from services.carriers import KNOWN_CARRIERS, UNCHECKED, detect
 from services.errors import Conflict, InvalidInput
 from services.shipment_entry import DuplicateTracking, NewShipment
 from services.views import ShipmentRecord, ShipPlan, ShipResult, TrackingCheck
@@ -38,6 +39,7 @@ from styles import tcss
 
 CHECK_DELAY = 0.3
 AUTO = "auto"
+OTHER = "other"  # a carrier not in the list: its name goes in #carrier-name
 
 
 def parse_day(text: str, what: str) -> date | None:
@@ -85,11 +87,16 @@ class TrackingScreen(FailureReports, Screen[None]):
                 yield Label("Tracking", classes="ship-label")
                 yield Input(id="tracking", placeholder="scan or type the number", compact=True)
                 yield Select[str](
-                    [("carrier: detect", AUTO), *[(c.upper(), c) for c in KNOWN_CARRIERS]],
+                    [
+                        ("carrier: detect", AUTO),
+                        *[(c.upper(), c) for c in KNOWN_CARRIERS],
+                        ("other…", OTHER),
+                    ],
                     id="carrier",
                     allow_blank=False,
                     compact=True,
                 )
+                yield Input(id="carrier-name", placeholder="carrier", compact=True)
             yield Static("", id="tracking-check", markup=False)
             with Horizontal(classes="ship-row"):
                 yield Label("Shipped", classes="ship-label")
@@ -110,6 +117,7 @@ class TrackingScreen(FailureReports, Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#ship-form").display = False
+        self.query_one("#carrier-name").display = False
         self.load()
 
     # -- data -----------------------------------------------------------------------------
@@ -212,7 +220,16 @@ class TrackingScreen(FailureReports, Screen[None]):
 
     # -- live tracking check --------------------------------------------------------------
 
+    @on(Select.Changed, "#carrier")
+    def _carrier_chosen(self, event: Select.Changed) -> None:
+        """Choosing "other…" asks for the carrier's name beside the list."""
+        name = self.query_one("#carrier-name", Input)
+        name.display = event.value == OTHER
+        if name.display:
+            self.set_focus(name)
+
     @on(Input.Changed, "#tracking")
+    @on(Input.Changed, "#carrier-name")
     @on(Select.Changed, "#carrier")
     def _tracking_changed(self) -> None:
         if self._check_timer is not None:
@@ -223,7 +240,10 @@ class TrackingScreen(FailureReports, Screen[None]):
 
     @property
     def carrier(self) -> str | None:
+        """The carrier chosen, or None to detect it (also "other…" with no name yet)."""
         value = self.query_one("#carrier", Select).value
+        if value == OTHER:
+            return self.query_one("#carrier-name", Input).value.strip() or None
         return value if isinstance(value, str) and value != AUTO else None
 
     @work(exit_on_error=False, group="check", exclusive=True, name="check the tracking number")
@@ -236,16 +256,23 @@ class TrackingScreen(FailureReports, Screen[None]):
         try:
             check = await self.shipping.check_tracking(number, self.carrier)
         except InvalidInput as exc:
-            pane.update(Text("✗ " + visible(exc), style="bold red"))
+            refusal = Text("✗ " + visible(exc), style="bold red")
+            if self.carrier is None and not detect(number):
+                refusal.append(
+                    "\nno known format: choose its carrier above (other… for one not listed)",
+                    style="yellow",
+                )
+            pane.update(refusal)
             return
         if number != self.query_one("#tracking", Input).value:
             return  # typed on meanwhile; the next check answers
         self.check = check
+        if check.service == UNCHECKED:
+            what = f"{visible(check.carrier).upper()}: no known format, recorded as given"
+        else:
+            what = visible(check.service)
         text = Text.assemble(
-            ("✓ ", "bold green"),
-            (visible(check.service) or check.carrier.upper(), "bold"),
-            "  ",
-            safe_line(check.url, "dim"),
+            ("✓ ", "bold green"), (what, "bold"), "  ", safe_line(check.url, "dim")
         )
         if check.used_on and check.used_on != (self.ref,):
             others = ", ".join(f"#{n}" for n in check.used_on)

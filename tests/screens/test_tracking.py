@@ -1,15 +1,18 @@
 """The tracking screen from the keyboard (80×24), checked afterwards through the services:
 the seed workflow (Shipped + tracking + message with the date + memo, Save + Send Email on
 one screen), a wrong check digit shown before saving, a duplicate number confirmed, a
-partial shipment then the rest, and deleting a shipment with a reason."""
+number of no known format saved only with its carrier, default quantities (packed and not
+yet shipped) and more than that refused, a partial shipment then the rest, and deleting a
+shipment with a reason."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
+from sqlalchemy import select
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from console.app import PacklineApp
 from screens.confirm import ConfirmDialog
@@ -18,11 +21,13 @@ from screens.prompt_dialog import PromptDialog
 from screens.tracking import TrackingScreen
 from services import carriers
 from services.container import Services
+from services.models import Product
 from services.shipment_entry import NewShipment
 from services.statuses import Status
 from tests.conftest import FixedClock
 from tests.screens.helpers import create_order, pack_and_pay, settle, wait_for
 from tests.services.test_notify_support import notify_settings, smtp_server
+from tests.services.test_shipping_support import STOCK_A, STOCK_B, prepare, snapshot
 
 
 def valid(seed: int, carrier: str = "ups") -> str:
@@ -58,6 +63,10 @@ def check_text(screen: TrackingScreen) -> str:
     return str(screen.query_one("#tracking-check", Static).content)
 
 
+def notes(app: PacklineApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
 async def test_seed_workflow_ship_with_message_memo_and_email(
     shop: Services, clock: FixedClock
 ) -> None:
@@ -71,6 +80,7 @@ async def test_seed_workflow_ship_with_message_memo_and_email(
         await pilot.press(*tracking)
         await wait_for(pilot, lambda: screen.check is not None)
         assert "UPS" in check_text(screen)
+        assert f"https://www.ups.com/track?tracknum={tracking}" in check_text(screen)  # the link
         await type_into(pilot, screen, "expected", "2026-11-25")
         await type_into(pilot, screen, "comment", "Arrives Wednesday 25 November.")
         await type_into(pilot, screen, "memo", "picked up by Joe")
@@ -206,3 +216,95 @@ async def test_the_console_worker_delivers_the_shipped_email(
             assert "On its way." in mail.part("plain")
         finally:
             await services.close()
+
+
+async def test_a_number_of_no_known_format_is_saved_only_with_its_carrier(
+    shop: Services,
+) -> None:
+    number = await ready(shop)
+    ontrac = "C11031500001879"
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        before = await snapshot(shop)
+        await pilot.press(*ontrac)
+        await wait_for(pilot, lambda: "no known carrier" in check_text(screen))
+        assert "✗" in check_text(screen) and "other…" in check_text(screen)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("no known carrier" in m for m in notes(app)))
+        assert await snapshot(shop) == before  # refused: nothing written
+
+        # the carrier list, last entry: "other…", then its name
+        name = screen.query_one("#carrier-name", Input)
+        assert not name.display
+        screen.set_focus(screen.query_one("#carrier", Select))
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("end", "enter")
+        await wait_for(pilot, lambda: name.display and screen.focused is name)
+        await pilot.press(*"OnTrac")
+        await wait_for(pilot, lambda: screen.check is not None)
+        assert "ONTRAC: no known format, recorded as given" in check_text(screen)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.plan is not None and len(screen.plan.shipments) == 1)
+        await settle(pilot)
+    [shipment] = await shop.shipping.shipments(number)
+    assert (shipment.carrier, shipment.tracking) == ("ontrac", ontrac)
+    assert (await shop.orders.show(number)).status is Status.SHIPPED
+
+
+async def test_defaults_are_what_is_packed_and_not_shipped_and_more_is_refused(
+    shop: Services, clock: FixedClock
+) -> None:
+    """Stock lines default to their packed units (none packed: no field), a drop-ship line
+    to what is left; more than that is refused on the form, and more than packed by the
+    service; the ship date and expected date typed are kept."""
+    async with shop.db.read_session() as s:
+        drop = (
+            (await s.execute(select(Product.sku).where(Product.drop_ship).order_by(Product.sku)))
+            .scalars()
+            .first()
+        )
+    assert drop is not None
+    number = await create_order(shop, lines=((STOCK_A, 3), (STOCK_B, 2), (drop, 1)))
+    await prepare(shop, number, packed={STOCK_A: 2}, status=Status.PROCESSING)
+    clock.advance(86400)  # entered the day after it shipped
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        assert screen.plan is not None
+        ids = {ln.sku: ln.line_id for ln in screen.plan.lines}
+        assert screen.query_one(f"#qty-{ids[STOCK_A]}", Input).value == "2"
+        assert screen.query_one(f"#qty-{ids[drop]}", Input).value == "1"
+        assert not screen.query(f"#qty-{ids[STOCK_B]}")  # nothing packed: nothing to ship
+
+        before = await snapshot(shop)
+        qty = screen.query_one(f"#qty-{ids[STOCK_A]}", Input)
+        qty.value = "3"
+        screen.set_focus(screen.query_one("#tracking", Input))
+        await pilot.press(*valid(21))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("ship 0 to 2 units" in m for m in notes(app)))
+        assert await snapshot(shop) == before
+
+        qty.value = "1"
+        await type_into(pilot, screen, "ship-date", "2026-11-20")
+        await type_into(pilot, screen, "expected", "2026-11-23")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: screen.plan is not None and len(screen.plan.shipments) == 1)
+        await settle(pilot)
+        assert screen.query_one(f"#qty-{ids[STOCK_A]}", Input).value == "1"  # the other one
+        assert not screen.query(f"#qty-{ids[drop]}")  # gone in full
+
+    [shipment] = await shop.shipping.shipments(number)
+    assert shipment.lines == ((STOCK_A, 1), (drop, 1))
+    assert shipment.shipped_at.date().isoformat() == "2026-11-20"
+    assert shipment.expected_delivery is not None
+    assert shipment.expected_delivery.isoformat() == "2026-11-23"
+    detail = await shop.orders.show(number)
+    assert detail.status is Status.PARTIALLY_SHIPPED
+    assert [(ln.sku, ln.packed, ln.shipped) for ln in detail.lines] == [
+        (STOCK_A, 1, 1),
+        (STOCK_B, 0, 0),
+        (drop, 0, 1),
+    ]
