@@ -1042,7 +1042,7 @@ class PurchasingService:
             order = await uow.order(await self._number_of(uow, po), for_update=True)
             if po.status in (P.ACKNOWLEDGED, P.SHIPPED, P.RECEIVED):
                 return order.number, False
-            if po.status is not P.SENT:
+            if P.ACKNOWLEDGED not in PO_TRANSITIONS[po.status]:
                 raise CannotOrder(
                     f"PO {po.number} is {po.status.value}; only a sent PO can be acknowledged"
                 )

@@ -143,10 +143,14 @@ async def test_create_and_send_by_email_reaches_a_real_smtp_server(
             (mail,) = inbox.to("orders@acme-supply.example")
             assert po.number in str(mail.message["Subject"])
             text = mail.part("plain")
+            assert f"PO number:   {po.number}" in text and f"Our order:   {n}" in text
             assert "ACM-69375" in text and "Quantity 2 x $124.05 = $248.10" in text
             assert "7 Compiler Court" in text and "<b>Grace</b> & Co" in text  # plain text
+            assert "Arlington VA 22201" in text
             html = mail.part("html")
             assert "&lt;b&gt;Grace&lt;/b&gt; &amp; Co" in html and "<b>Grace" not in html
+            for part in (po.number, "ACM-69375", "7 Compiler Court", "$248.10"):
+                assert part in html
             # Delivered once: another pass sends nothing more.
             await shop.notifications.run_once()
             assert len(inbox.to("orders@acme-supply.example")) == 1
@@ -301,7 +305,11 @@ async def test_edi_control_numbers_increase_over_several_pos(shop: Services) -> 
         result = await shop.purchasing.create(n, send=True)
         for out in result.sent:
             x = read_850(Path(out.detail))
-            seen.append((int(x.one("ISA")[13]), int(x.one("GS")[6]), int(x.one("ST")[2])))
+            isa, gs, st = x.one("ISA"), x.one("GS"), x.one("ST")
+            # Each envelope's trailers match its headers.
+            assert x.one("IEA")[2] == isa[13] and x.one("GE")[2] == gs[6]
+            assert x.one("SE")[2] == st[2] and int(x.one("SE")[1]) == len(x.segments) - 4
+            seen.append((int(isa[13]), int(gs[6]), int(st[2])))
     assert len(seen) == 6
     for column in range(3):
         values = [s[column] for s in seen]
