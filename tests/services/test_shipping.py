@@ -234,14 +234,34 @@ async def test_emails_reach_a_real_smtp_server_in_order(db_url: str, clock: Fixe
             await shop.shipping.ship(number, NewShipment(tracking=second, notify=True))
             report = await shop.notifications.run_once()
             assert report.sent == 2, report.errors
+            # the second box was a mistake: deleted (no e-mail), then shipped again
+            clock.advance(60)
+            back = await shop.shipping.delete_shipment(number, second, reason="wrong box")
+            assert back.order.status is S.PARTIALLY_SHIPPED
+            assert (await shop.notifications.run_once()).sent == 0
+            clock.advance(60)
+            third = tracking("usps", 37)
+            await shop.shipping.ship(number, NewShipment(tracking=third, notify=True))
+            assert (await shop.notifications.run_once()).sent == 1
+            detail = await shop.orders.show(number)
         finally:
             await shop.close()
-    assert len(inbox.messages) == 2
-    partial, shipped = inbox.messages
-    assert partial["To"] == "ada@example.org"
-    assert first in text_of(partial) and "Part one, expected Wednesday." in text_of(partial)
-    assert "November 25" in text_of(partial)
-    assert second in text_of(shipped)
+    steps = [h.to_status for h in detail.history if h.kind == "status"]
+    assert steps[-4:] == [S.PARTIALLY_SHIPPED, S.SHIPPED, S.PARTIALLY_SHIPPED, S.SHIPPED]
+    assert [m["Subject"] for m in inbox.messages] == [
+        f"Part of your order #{number} is on its way",
+        f"Your order #{number} has shipped",
+        f"Your order #{number} has shipped",
+    ]
+    partial, shipped, again = (text_of(m) for m in inbox.messages)
+    assert all(m["To"] == "ada@example.org" for m in inbox.messages)
+    assert first in partial and "Part one, expected Wednesday." in partial
+    assert f"Track it: https://www.ups.com/track?tracknum={first}" in partial
+    assert "Expected delivery:" in partial and "November 25" in partial
+    assert second in shipped
+    assert f"Track it: https://www.dhl.com/en/express/tracking.html?AWB={second}" in shipped
+    assert third in again and f"tLabels={third}" in again
+    assert second not in again  # the deleted package is not listed any more
 
 
 async def test_seed_workflow_in_one_call(shop: Services) -> None:
