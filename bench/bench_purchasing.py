@@ -82,7 +82,8 @@ async def main(orders: int) -> None:
     try:
         await seed_database(s.db, orders=0, seed=1, anchor=date(2026, 11, 20))
         rng = random.Random(5)
-        email_orders, edi_orders = [], []
+        email_orders: list[int] = []
+        edi_orders: list[int] = []
         for i in range(orders):
             sku = EMAIL_SKU if i % 2 == 0 else EDI_SKU
             detail = await s.orders.create(

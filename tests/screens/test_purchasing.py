@@ -185,8 +185,10 @@ async def test_send_again_mark_acknowledged_then_received(shop: Services) -> Non
         await settle(pilot)
         await wait_for(
             pilot,
-            lambda: "acknowledged"
-            in str(screen.query_one("#po-list", OptionList).get_option_at_index(0).prompt),
+            lambda: (
+                "acknowledged"
+                in str(screen.query_one("#po-list", OptionList).get_option_at_index(0).prompt)
+            ),
         )
         (po,) = (await shop.purchasing.plan(number)).purchase_orders
         assert po.status == "acknowledged"
