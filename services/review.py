@@ -12,6 +12,7 @@ comes from:
   the same e-mail (case-insensitive) or the same shipping address (line 1, line 2, postal
   code and country, compared on letters and digits only);
 - declined attempts: this order's declined charge / authorization rows;
+- the order's shipping method (the postal service delivers to PO boxes);
 - the customer's note on the order, and the names of its lines that may ask for
   customization (engraving, artwork ...: a database pre-filter on `CUSTOMIZATION_STEMS`,
   so an order's plain lines are not fetched).
@@ -317,6 +318,7 @@ class ReviewService:
             declined_attempts=declined,
             customer_note=order.note,
             line_names=tuple(names),
+            shipping_method=order.shipping_method,
         )
         return facts, ship, bill
 
@@ -453,6 +455,7 @@ class ReviewService:
             declined_attempts=declined.get(order.id, 0),
             customer_note=order.note,
             line_names=line_names,
+            shipping_method=order.shipping_method,
         )
 
     async def reassess(self, uow: UnitOfWork, order: Order) -> RiskAssessment:

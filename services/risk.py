@@ -20,6 +20,7 @@ from dataclasses import dataclass
 __all__ = [
     "CUSTOMIZATION_STEMS",
     "DEFAULT_RULES",
+    "POSTAL_METHODS",
     "RiskAssessment",
     "RiskFacts",
     "RiskRules",
@@ -211,6 +212,36 @@ def is_military(address_lines: Sequence[str], city: str, region: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------
+# Carriers that deliver to PO boxes
+# --------------------------------------------------------------------------------------
+#
+# The postal service delivers to PO boxes and APO/FPO/DPO; parcel carriers (UPS, FedEx,
+# DHL ...) do not. An order whose shipping method names the postal service is not flagged
+# for its address. Words are matched whole, case-insensitively, anywhere in the method.
+
+POSTAL_METHODS: tuple[str, ...] = (
+    "usps",
+    "postal",
+    "post office",
+    "priority mail",
+    "first class",
+    "first-class",
+    "ground advantage",
+    "media mail",
+    "parcel select",
+)
+
+
+def _by_post(method: str, postal: Sequence[str]) -> bool:
+    folded = _fold(method)[0]
+    for word in postal:
+        needle = _fold(word)[0].strip()
+        if needle and re.search(rf"(?<![^\W_]){re.escape(needle)}(?![^\W_])", folded):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------
 # Customization instructions and artwork
 # --------------------------------------------------------------------------------------
 #
@@ -277,6 +308,8 @@ class RiskRules:
     note_points: int = 10
     hold_threshold: int = DEFAULT_HOLD_THRESHOLD  # score >= threshold → hold (high_risk)
     carrier_delivers_po_box: bool = False  # e.g. USPS does; our carrier may not
+    # Shipping methods by the postal service (which does deliver there): see POSTAL_METHODS.
+    po_box_methods: tuple[str, ...] = POSTAL_METHODS
 
     def __post_init__(self) -> None:
         points = {
@@ -303,6 +336,8 @@ class RiskRules:
             raise ValueError(
                 f"velocity_max_orders must be 0 or more, got {self.velocity_max_orders}"
             )
+        if any(not isinstance(m, str) or not m.strip() for m in self.po_box_methods):
+            raise ValueError('po_box_methods must be non-empty words (e.g. "usps")')
         if self.hold_threshold < 1:
             # 0 would mark every order, even a clean one, as high risk.
             raise ValueError(f"hold_threshold must be 1 or more, got {self.hold_threshold}")
@@ -335,6 +370,7 @@ class RiskFacts:
     declined_attempts: int
     customer_note: str
     line_names: tuple[str, ...] = ()
+    shipping_method: str = ""  # as on the order ("standard", "USPS Priority Mail")
 
 
 @dataclass(frozen=True)
@@ -380,7 +416,8 @@ def assess(facts: RiskFacts, rules: RiskRules = DEFAULT_RULES) -> RiskAssessment
         reasons.append(reason)
 
     military = is_military(facts.shipping_lines, facts.shipping_city, facts.shipping_region)
-    if not rules.carrier_delivers_po_box:
+    by_post = _by_post(facts.shipping_method, rules.po_box_methods)
+    if not (rules.carrier_delivers_po_box or by_post):
         # A military address's "Box 5678" is the unit's box, already covered below.
         lines = () if military else facts.shipping_lines
         fragment = next(filter(None, map(_po_box_fragment, lines)), None)

@@ -77,6 +77,7 @@ class RiskSettings(BaseModel):
     note_points: int = DEFAULT_RULES.note_points
     hold_threshold: int = DEFAULT_RULES.hold_threshold
     carrier_delivers_po_box: bool = DEFAULT_RULES.carrier_delivers_po_box
+    po_box_methods: list[str] = Field(default_factory=lambda: list(DEFAULT_RULES.po_box_methods))
     # The usual order value is the median of this many most recent orders, once there are
     # at least usual_min_orders of them (before that the high-value rule stays quiet).
     usual_sample: int = Field(default=200, ge=1, le=100_000)
@@ -101,6 +102,7 @@ class RiskSettings(BaseModel):
             note_points=self.note_points,
             hold_threshold=self.hold_threshold,
             carrier_delivers_po_box=self.carrier_delivers_po_box,
+            po_box_methods=tuple(self.po_box_methods),
         )
 
 

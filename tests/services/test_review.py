@@ -60,6 +60,7 @@ async def place(
     billing: NewAddress | None = None,
     lines: tuple[tuple[str, int], ...] = (("PL-10002", 1),),
     note: str = "",
+    shipping_method: str = "standard",
     hours_ago: float = 0,
     clock: FixedClock | None = None,
 ) -> int:
@@ -72,6 +73,7 @@ async def place(
             billing=billing,
             lines=lines,
             note=note,
+            shipping_method=shipping_method,
             placed_at=placed,
         )
     )
@@ -126,6 +128,21 @@ async def test_velocity_counts_the_window_by_email_and_by_address(
     view = await shop.review.review(last)
     assert (view.recent_same_email, view.recent_same_address) == (1, 4)
     assert "4 orders from this shipping address in the last 24 hours (limit 3)" in view.reasons
+
+
+async def test_a_po_box_by_the_postal_service_is_not_a_risk(
+    shop: Services, db_url: str, clock: FixedClock
+) -> None:
+    po_box = NewAddress(name="A", line1="PO Box 12", city="Reno", postal_code="89501")
+    by_ups = await place(shop, shipping=po_box, shipping_method="UPS Ground")
+    by_post = await place(
+        shop, email="post@example.org", shipping=po_box, shipping_method="USPS Priority Mail"
+    )
+    assert (await shop.orders.show(by_ups)).row.risk_score == 40
+    assert (await shop.orders.show(by_post)).row.risk_score == 0
+    async with opened(db_url, clock, risk={"po_box_methods": ["ups"]}) as s:
+        assert (await s.review.review(by_ups)).score == 0
+        assert (await s.review.review(by_post)).score == 40
 
 
 async def test_risky_orders_are_held_as_they_arrive(shop: Services) -> None:

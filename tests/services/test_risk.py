@@ -377,6 +377,53 @@ def test_carrier_that_delivers_po_boxes_switches_the_rules_off() -> None:
     assert assess(military, rules).score == 0
 
 
+@pytest.mark.parametrize(
+    ("method", "flagged"),
+    [
+        ("standard", True),
+        ("UPS Ground", True),
+        ("FedEx 2Day", True),
+        ("", True),
+        ("Musps courier", True),  # not the word
+        ("USPS Priority Mail", False),
+        ("usps", False),
+        ("Priority Mail Express", False),
+        ("First-Class Package", False),
+        ("first class", False),
+        ("USPS Ground Advantage", False),
+        ("Media Mail", False),
+        ("Postal service", False),
+    ],
+)
+def test_the_postal_service_delivers_to_po_boxes_and_apo(method: str, flagged: bool) -> None:
+    """The carrier that matters is the order's: a PO box or APO shipped by the postal service
+    is fine; the same address by UPS is not."""
+    po_box = assess(facts(shipping_lines=("PO Box 9",), shipping_method=method))
+    military = assess(
+        facts(
+            shipping_lines=("PSC 1, Box 2",),
+            shipping_city="APO",
+            shipping_region="AE",
+            shipping_method=method,
+        )
+    )
+    assert po_box.score == (RULES.po_box_points if flagged else 0)
+    assert military.score == (RULES.military_points if flagged else 0)
+
+
+def test_the_postal_methods_come_from_the_rules() -> None:
+    rules = RiskRules(po_box_methods=("Local Courier",))
+    assert (
+        assess(facts(shipping_lines=("PO Box 9",), shipping_method="local courier"), rules).score
+        == 0
+    )
+    assert assess(facts(shipping_lines=("PO Box 9",), shipping_method="USPS"), rules).score == (
+        rules.po_box_points
+    )
+    with pytest.raises(ValueError, match="po_box_methods"):
+        RiskRules(po_box_methods=("usps", "  "))
+
+
 def test_military_box_is_not_also_a_po_box() -> None:
     result = assess(facts(shipping_lines=("Box 5678",), shipping_city="APO", shipping_region="AE"))
     assert result.score == RULES.military_points
