@@ -1,6 +1,7 @@
 """The tracking screen from the keyboard (80×24), checked afterwards through the services:
 the seed workflow (Shipped + tracking + message with the date + memo, Save + Send Email on
-one screen), a wrong check digit shown before saving, a duplicate number confirmed, a
+one screen), a wrong check digit shown before saving, a duplicate number warned about
+(going back saves nothing) then confirmed, nothing packed refused with the reason, a
 number of no known format saved only with its carrier, default quantities (packed and not
 yet shipped) and more than that refused, a partial shipment then the rest, and deleting a
 shipment with a reason."""
@@ -128,6 +129,15 @@ async def test_duplicate_tracking_is_confirmed_then_saved(shop: Services) -> Non
         screen = await open_tracking(pilot)
         await pilot.press(*tracking)
         await wait_for(pilot, lambda: f"#{other}" in check_text(screen))
+        assert f"already used on #{other}" in check_text(screen)  # warned while typing
+        before = await snapshot(shop)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")  # go back: nothing is saved, the form keeps the number
+        await wait_for(pilot, lambda: app.screen is screen)
+        await settle(pilot)
+        assert await snapshot(shop) == before
+        assert screen.query_one("#tracking", Input).value == tracking
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
@@ -308,3 +318,20 @@ async def test_defaults_are_what_is_packed_and_not_shipped_and_more_is_refused(
         (STOCK_B, 0, 0),
         (drop, 0, 1),
     ]
+
+
+async def test_nothing_packed_is_refused_with_the_reason(shop: Services) -> None:
+    """The shop packs before shipping: an order with nothing packed shows why it cannot
+    ship, and saving does nothing."""
+    number = await create_order(shop, lines=((STOCK_A, 1), (STOCK_B, 1)))
+    await prepare(shop, number, packed={}, status=Status.PROCESSING)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        why = screen.query_one("#ship-why", Static)
+        assert why.display and "pack it first" in str(why.content)
+        assert not screen.query(".line-qty")
+        before = await snapshot(shop)
+        await pilot.press(*valid(22), "ctrl+s")
+        await settle(pilot)
+        assert await snapshot(shop) == before
