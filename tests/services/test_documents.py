@@ -189,6 +189,7 @@ async def test_invoices_split_by_delivery_method_add_up(shop: Services) -> None:
     assert "Shipped from Packline Demo Shop" in ours and "PL-10001" not in ours
     assert "Shipped directly by" in vendor and "PL-10002" not in vendor
     assert "Part 2 of 2" in vendor
+    assert all(f"PL:ORDER:{number}" in part for part in (ours, vendor))  # each part scans
     detail = await shop.orders.show(number)
     for label, cents in (
         ("Subtotal", detail.subtotal),
@@ -220,6 +221,12 @@ async def test_packing_slip_lists_bins_and_what_ships_separately(shop: Services)
     assert "$" not in text  # no prices on a packing slip
     page, _ = html_text(slip.bodies["html"])
     assert f"Packing slip, order #{number}" in page and bin_a in page
+    # the order barcode, in every form the slip has: text, inline SVG, PNG beside it
+    assert f"PL:ORDER:{number}" in text
+    html = slip.bodies["html"]
+    svg = html[html.index("<svg") :]
+    assert decode_code128(svg[: svg.index("</svg>")]) == f"PL:ORDER:{number}"
+    assert decode_png(slip.images["barcode.png"], dots_per_module=3) == f"PL:ORDER:{number}"
 
 
 async def test_hostile_customer_text_is_data_everywhere(shop: Services) -> None:
