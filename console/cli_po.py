@@ -367,10 +367,13 @@ def po_watch(ctx: Context, every: float, once: bool, as_json: bool) -> None:
             report = await s.purchasing.collect()
             if as_json:
                 click.echo(json.dumps(report.to_json(), ensure_ascii=False), nl=True)
-            elif report.shipments or report.problems:
+            elif report.shipments or report.problems or report.acknowledged:
                 for sh in report.shipments:
                     if sh.new:
                         click.echo(_shipment_line(sh))
+                for ack in report.acknowledged:
+                    if ack.new:
+                        click.echo(_ack_line(ack))
                 for problem in report.problems:
                     click.echo(f"not applied: {visible(str(problem))}", err=True)
             sys.stdout.flush()

@@ -221,3 +221,13 @@ def test_import_855_acknowledges_and_reports_a_rejection(shop: dict[str, str]) -
     again = run(shop, "po", "import", str(file))
     assert again["acknowledged"] == [{"po": pos[0], "order": first, "kind": "AD", "new": False}]
     assert again["errors"] == []
+    # The vendor thinks again; its 855 arrives in the drop folder that `po watch` collects.
+    drop = Path(shop["dir"]) / "drop855"
+    drop.mkdir()
+    (drop / "north2.855").write_text(acks([(pos[1], "AK")], control=10))
+    env = {**env, "PACKLINE_PURCHASING__DROP_DIR": str(drop)}
+    watched = packline("po", "watch", "--once", db=shop["db"], env=env)
+    assert watched.returncode == 0, watched.stderr
+    assert watched.stdout == f"{pos[1]} #{second} acknowledged (855 AK)\n"
+    assert [p.name for p in (drop / "processed").iterdir()] == ["north2.855"]
+    assert run(shop, "po", "show", pos[1])["status"] == "acknowledged"
