@@ -136,6 +136,22 @@ async def test_e_mails_arrive_with_both_parts_comment_and_tracking(
     assert len(inbox.messages) == 4
 
 
+async def test_the_preview_is_exactly_what_arrives(
+    shop: Services, smtp: tuple[int, Inbox]
+) -> None:
+    _, inbox = smtp
+    number = await new_order(shop)
+    comment = "Engraved <today>\nThanks & see you"
+    preview = await shop.notifications.preview(number, Status.PROCESSING, comment)
+    await shop.orders.set_status(number, Status.PROCESSING, comment=comment, notify=True)
+    assert (await shop.notifications.run_once()).sent == 2
+    [got] = inbox.customers()
+    assert got.rcpt == [preview.to]
+    assert got.message["Subject"] == preview.subject
+    assert got.part("plain") == preview.text
+    assert got.part("html") == preview.html
+
+
 async def test_save_without_e_mail_sends_nothing_and_bulk_sends_one_each(
     shop: Services, smtp: tuple[int, Inbox]
 ) -> None:
