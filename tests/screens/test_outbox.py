@@ -263,3 +263,19 @@ async def test_a_broken_shop_template_shows_in_the_preview_and_saving_still_work
         assert emails(detail) == [("processing", "queued")]
     finally:
         await services.close()
+
+
+async def test_a_bad_recipient_is_refused_clearly_and_changes_nothing(shop: Services) -> None:
+    dead = await broken(shop, NotificationState.DEAD)
+    before = await shop.notifications.get(dead)
+    app = PacklineApp(shop)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_outbox(pilot, dead)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog))
+        await pilot.press("ctrl+a", "ctrl+k", *"ada@example.org Bcc: eve@x.org", "enter")
+        await wait_for(
+            pilot,
+            lambda: any("not an e-mail address" in n.message for n in app._notifications),
+        )
+    assert await shop.notifications.get(dead) == before
