@@ -136,9 +136,7 @@ async def test_e_mails_arrive_with_both_parts_comment_and_tracking(
     assert len(inbox.messages) == 4
 
 
-async def test_the_preview_is_exactly_what_arrives(
-    shop: Services, smtp: tuple[int, Inbox]
-) -> None:
+async def test_the_preview_is_exactly_what_arrives(shop: Services, smtp: tuple[int, Inbox]) -> None:
     _, inbox = smtp
     number = await new_order(shop)
     comment = "Engraved <today>\nThanks & see you"
@@ -290,9 +288,7 @@ async def test_content_refused_after_data_permanent_dead_temporary_retried(
     assert [m.rcpt for m in inbox.customers()][-1] == ["full@example.org"]
 
 
-async def test_retries_back_off_doubling_capped_with_jitter(
-    db_url: str, clock: FixedClock
-) -> None:
+async def test_retries_back_off_doubling_capped_with_jitter(db_url: str, clock: FixedClock) -> None:
     settings = notify_settings(
         db_url, free_port(), notify_backoff_seconds=10, notify_backoff_max_seconds=40
     )
