@@ -42,6 +42,9 @@ from tests.services.test_notify_support import (
     ship,
     smtp_server,
 )
+from tests.services.test_returns_support import A as RETURN_SKU
+from tests.services.test_returns_support import shipped_order
+from tests.services.test_returns_support import shop as returns_shop
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACK_URL = "https://www.ups.com/track?tracknum=1Z999AA10123456784"
@@ -338,6 +341,33 @@ async def test_refund_e_mails_say_the_amount_partial_then_full(
         assert "$28.97" in full.part("html")
     finally:
         await shop.close()
+
+
+async def test_a_return_tells_the_customer_what_arrived_and_what_was_refunded(
+    db_url: str, clock: FixedClock, smtp: tuple[int, Inbox]
+) -> None:
+    """Through the returns service: opened, received, refunded; the e-mails at the server."""
+    port, inbox = smtp
+    mail = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": SENDER}
+    async with returns_shop(db_url, clock, **mail) as shop:
+        number = await shipped_order(shop)
+        opened = await shop.returns.open(number, [(RETURN_SKU, 1)], reason="too big", notify=True)
+        rma = opened.return_.rma
+        got = await shop.returns.receive(rma, notify=True)
+        assert got.refund is not None and got.refund.payment.amount > 0
+        report = await shop.notifications.run_once()
+        assert (report.failed, report.dead) == (0, 0)
+        by_subject = {str(m.message["Subject"]): m for m in inbox.to("zoe@example.org")}
+        requested = by_subject[f"Your return request for order #{number}"]
+        received = by_subject[f"We have received your return for order #{number}"]
+        refunded = by_subject[f"A refund for your order #{number}"]
+        name = next(ln.name for ln in got.order.lines if ln.sku == RETURN_SKU)
+        text = received.part("plain")
+        assert f"Your return {rma} for order #{number} has arrived" in text
+        assert f"1 x {name} ({RETURN_SKU})" in text and name in received.part("html")
+        amount = f"${got.refund.payment.amount / 100:,.2f}"
+        assert f"We have refunded {amount} of your order #{number}" in refunded.part("plain")
+        assert requested.rcpt == received.rcpt == refunded.rcpt == ["zoe@example.org"]
 
 
 async def test_no_recipient_is_dead_visible_and_fixable(
