@@ -276,3 +276,24 @@ async def test_confirmation_lists_the_order_and_shipped_without_a_date_omits_it(
     shipped = await shop.notifications.preview(number, Status.SHIPPED, "")
     assert "1Z999AA10123456784" in shipped.text and TRACK_URL in shipped.text
     assert "Expected delivery" not in shipped.text + shipped.html
+
+
+async def test_a_shops_own_html_template_is_autoescaped_and_sandboxed(
+    db_url: str, clock: FixedClock, tmp_path: Path
+) -> None:
+    own = tmp_path / "email"
+    own.mkdir()
+    (own / "processing.html").write_text("<p>Hi {{ customer_name }}: {{ comment }}</p>\n")
+    (own / "processing.txt").write_text("Hi {{ customer_name }}: {{ comment }}\n")
+    (own / "complete.txt").write_text("{{ shop.__class__.__mro__ }}\n")
+    settings = notify_settings(db_url, free_port(), templates_dir=str(tmp_path))
+    shop = await open_shop(settings, clock)
+    try:
+        number = await new_order(shop, name="<b>Eve</b>")
+        mail = await shop.notifications.preview(number, Status.PROCESSING, "<img src=x>")
+        assert mail.html == "<p>Hi &lt;b&gt;Eve&lt;/b&gt;: &lt;img src=x&gt;</p>\n"
+        assert mail.text == "Hi <b>Eve</b>: <img src=x>\n"  # plain text: as typed
+        with pytest.raises(InvalidInput, match=r"template email/complete\.txt line 1"):
+            await shop.notifications.preview(number, Status.COMPLETE, "")
+    finally:
+        await shop.close()
