@@ -3,12 +3,16 @@
 Exit codes as everywhere (DESIGN §4): 0 done; 1 refused (an invalid or duplicate tracking
 number, more than was ordered, unpacked lines, an order that cannot ship, a printer that
 cannot print), one line on stderr or `{"error": ...}` with --json; 2 usage error.
+A tracking number already used on another order is confirmed with --confirm-duplicate or,
+at a terminal, by answering the question `ship` asks; a script gets the refusal.
 Helpers from console.cli are imported inside the commands: console.cli imports this module
 while it registers its groups.
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +95,7 @@ def ship_cmd(
 ) -> None:
     """Record a shipment of order REF; the status follows (partially_shipped / shipped)."""
     from console.cli import emit, run
-    from services.shipping import NewShipment
+    from services.shipping import DuplicateTracking, NewShipment
 
     new = NewShipment(
         tracking=tracking,
@@ -105,8 +109,20 @@ def ship_cmd(
         confirm_duplicate=confirm_duplicate,
     )
 
+    # Someone at a terminal is asked; a script (no terminal, or --json) gets the refusal.
+    ask = not (confirm_duplicate or as_json) and sys.stdin.isatty() and sys.stderr.isatty()
+
     async def body(s: Services) -> ShipResult:
-        return await s.shipping.ship(ref, new, expected_version=if_version)
+        try:
+            return await s.shipping.ship(ref, new, expected_version=if_version)
+        except DuplicateTracking as exc:  # nothing was written
+            if not ask:
+                raise
+            click.echo(f"warning: {visible(str(exc))}", err=True)
+            if not click.confirm("Ship it with this tracking number anyway?", err=True):
+                raise
+        again = replace(new, confirm_duplicate=True)
+        return await s.shipping.ship(ref, again, expected_version=if_version)
 
     result = run(ctx, body, as_json=as_json)
     if as_json:

@@ -4,16 +4,21 @@ point, on a seeded SQLite file, as scripts use them."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import random
+import select
 import socket
+import subprocess
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from services import carriers
-from tests.cli.test_cli import ok_json, packline
+from tests.cli.test_cli import EXE, ok_json, packline
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> str:
 def ready_numbers(seeded: str) -> list[str]:
     """ready_to_ship orders; each test takes its own (indexes 0-2 are the first test's)."""
     rows = ok_json("orders", "list", "--status", "ready_to_ship", "--limit", "100", db=seeded)
-    assert len(rows) >= 10, "the seed makes ready_to_ship orders"
+    assert len(rows) >= 11, "the seed makes ready_to_ship orders"
     return [str(r["number"]) for r in rows]
 
 
@@ -171,6 +176,52 @@ def test_a_duplicate_needs_confirmation(seeded: str, ready_numbers: list[str]) -
     assert ok_json("orders", "show", second, db=seeded) == before
     done = ok_json("ship", second, "--tracking", shared, "--confirm-duplicate", db=seeded)
     assert done["status"] == "shipped"
+
+
+def at_a_terminal(*args: str, db: str, answer: str) -> tuple[int, str]:
+    """Run packline on a pseudo-terminal; answer its y/N question with `answer`."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PACKLINE_")}
+    env.update({"PACKLINE_OPERATOR": "cli-tester", "TERM": "dumb"})
+    proc = subprocess.Popen(
+        [EXE, "--db", db, *args], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    out, answered = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the program has ended and closed the terminal
+                    break
+                out += chunk
+                if not answered and b"[y/N]" in out:
+                    os.write(master, answer.encode() + b"\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=10)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, out.decode(errors="replace")
+
+
+def test_a_duplicate_is_asked_about_at_a_terminal(seeded: str, ready_numbers: list[str]) -> None:
+    first, second = ready_numbers[9], ready_numbers[10]
+    shared = tracking(8, "dhl")
+    ok_json("ship", first, "--tracking", shared, db=seeded)
+    before = ok_json("orders", "show", second, db=seeded)
+    code, out = at_a_terminal("ship", second, "--tracking", shared, db=seeded, answer="n")
+    assert code == 1, out
+    assert f"warning: tracking number {shared} is already used on order #{first}" in out
+    assert ok_json("orders", "show", second, db=seeded) == before
+    code, out = at_a_terminal("ship", second, "--tracking", shared, db=seeded, answer="y")
+    assert code == 0, out
+    assert f"#{second} is now shipped: dhl {shared}" in out
 
 
 class RawPrinter:
