@@ -14,7 +14,8 @@ the message needs another number of lines, draws them in the same turn of the ev
 (screens.pack_paint), and the scan field draws nothing while a scanner types. The first
 pack screen freezes the heap the console has built (screens.heap; the console does it too,
 once the queue is up): a full collection walked all of it, a 100-150 ms pause every
-thousand scans or so.
+thousand scans or so. While it is up, the garbage collector runs in the pauses between
+scans (screens.heap.QuietCollector), not in the middle of one.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from textual.widgets import Footer, Input, Static
 
 from screens.base import FailureReports
 from screens.confirm import ConfirmDialog
-from screens.heap import freeze_heap
+from screens.heap import freeze_heap, quiet_collector
 from screens.live import LiveUpdates
 from screens.pack_lines import PackLines
 from screens.pack_paint import paint_now
@@ -275,6 +276,8 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.status_bar = self.query_one("#pack-status", Horizontal)
         self.scan_field = self.query_one(ScanField)
         freeze_heap()
+        quiet_collector.hold()
+        self.set_interval(quiet_collector.QUIET, quiet_collector.tick, name="collect garbage")
         self.run_worker(
             self._consume(), name="pack", group="pack", exit_on_error=False, exclusive=True
         )
@@ -456,6 +459,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
     ) -> None:
         self.last = result
         self.scanned += 1
+        quiet_collector.scanned()
         self.show_progress(result.progress)
         out = result.outcome
         if out is ScanOutcome.REFUSED:
@@ -552,6 +556,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.dismiss(None)
 
     async def on_unmount(self) -> None:
+        quiet_collector.release()
         await self.release()
 
     async def release(self) -> None:

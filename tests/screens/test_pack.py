@@ -9,6 +9,7 @@ test in test_scan_field.py.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from sqlalchemy import select, update
@@ -121,6 +122,7 @@ async def test_the_order_under_the_pack_screen_waits_until_shown_again(shop: Ser
         await wait_for(pilot, lambda: order.detail is not None)
         shown = order.detail
         assert in_view(screen) and not in_view(order)
+        assert not gc.isenabled()  # collected in the pauses between scans (screens.heap)
         burst(app, f"{A_CODE}\n")
         await wait_for(pilot, lambda: screen.scanned == 1)
         shop.live.check_now()
@@ -132,6 +134,7 @@ async def test_the_order_under_the_pack_screen_waits_until_shown_again(shop: Ser
         await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: app.screen is order and order.detail is not shown, limit=5)
         assert in_view(order)
+        await wait_for(pilot, gc.isenabled)  # the pack screen gone, collection as usual
 
 
 async def test_an_answer_is_drawn_at_once_unless_textual_must_lay_out(shop: Services) -> None:
