@@ -104,6 +104,21 @@ NOT_CONFIGURED = (
 )
 
 
+NOTHING_CHARGED = "nothing was charged"
+_DONE = {
+    Op.CHARGE: "charged",
+    Op.CAPTURE: "captured",
+    Op.AUTHORIZE: "authorized",
+    Op.VOID: "voided",
+    Op.REFUND: "refunded",
+}
+
+
+def problem_for(problem: str, op: Op) -> str:
+    """A gateway's problem as told for one operation: a refund says nothing was refunded."""
+    return problem.replace(NOTHING_CHARGED, f"nothing was {_DONE[op]}")
+
+
 class GatewayNotConfigured(Refused):
     """No gateway (or an unusable one) is set up; nothing was attempted."""
 

@@ -58,6 +58,7 @@ from services.gateways import (
     ManualGateway,
     Op,
     Outcome,
+    problem_for,
 )
 from services.models import (
     Order,
@@ -662,7 +663,7 @@ class PaymentService:
             plan = await planner(uow, order, rows)
             problem = plan.gateway.problem
             if problem:
-                raise GatewayNotConfigured(problem)
+                raise GatewayNotConfigured(problem_for(problem, plan.op))
             row = plan.retry or self._pending_row(uow, order, plan)
             await uow.session.flush()
             row_id = row.id

@@ -112,7 +112,8 @@ def fake_gateway() -> Iterator[FakeGateway]:
                 if step.kind == "slow":
                     state.release.wait(step.seconds)
                 if step.kind == "drip":
-                    self._drip(b'{"status": "approved", "id": "ch_drip"}')
+                    # ~12 s of bytes (JSON may carry spaces) unless released.
+                    self._drip(b'{"status": "approved", "id": "ch_drip"' + b" " * 200 + b"}")
                     return
                 prefix = {"/refunds": "re", "/voids": "vo", "/authorizations": "au"}
                 ref = f"{prefix.get(self.path, 'ch')}_{next(_ids):05d}"
