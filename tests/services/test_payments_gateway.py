@@ -52,6 +52,8 @@ async def test_each_operation_names_its_target() -> None:
         await http.perform(request(Op.CAPTURE, "k-c", target="au_1"))
         await http.perform(request(Op.VOID, "k-v", target="au_2"))
         await http.perform(request(Op.AUTHORIZE, "k-a"))
+        assert gw.keys() == ["k-r", "k-c", "k-v", "k-a"]  # a key on every request
+        assert {c.headers["Authorization"] for c in gw.calls} == {f"Bearer {KEY}"}
         paths = [(c.path, c.body) for c in gw.calls]
         assert paths[0] == (
             "/refunds",
