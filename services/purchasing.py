@@ -64,7 +64,14 @@ from services.po_views import (
 )
 from services.settings import Settings
 from services.shipping import ShippingService
-from services.statuses import Fulfillment, NotificationState, POMethod, POStatus, Status
+from services.statuses import (
+    PO_TRANSITIONS,
+    Fulfillment,
+    NotificationState,
+    POMethod,
+    POStatus,
+    Status,
+)
 from services.uow import Clock, UnitOfWork, utcnow
 from services.workflow import PAID_ENOUGH, Request
 
@@ -81,15 +88,6 @@ MAX_REASON = 2000
 # Orders POs may be created for. New ones move to processing (the goods are on their way
 # to being sourced); the others keep their status.
 ORDERS_FROM = (S.NEW, S.PROCESSING, S.BACKORDER, S.READY_TO_SHIP, S.PARTIALLY_SHIPPED)
-# Where a PO may go by hand (`mark`); sending has its own method, shipped follows tracking.
-PO_TRANSITIONS: dict[POStatus, frozenset[POStatus]] = {
-    P.DRAFT: frozenset({P.SENT, P.CANCELED}),
-    P.SENT: frozenset({P.ACKNOWLEDGED, P.SHIPPED, P.CANCELED}),
-    P.ACKNOWLEDGED: frozenset({P.SHIPPED, P.CANCELED}),
-    P.SHIPPED: frozenset({P.RECEIVED}),
-    P.RECEIVED: frozenset(),
-    P.CANCELED: frozenset(),
-}
 SENDABLE = (P.DRAFT, P.SENT, P.ACKNOWLEDGED)
 # What the PO screen and `po mark` offer: shipped is left out, tracking numbers set it.
 BY_HAND: dict[POStatus, tuple[POStatus, ...]] = {

@@ -101,6 +101,18 @@ class POStatus(StrEnum):
     CANCELED = "canceled"
 
 
+# A purchase order's own status machine, beside the order's: where a PO may go. Sending has
+# its service method, shipped follows the vendor's tracking, the rest may be set by hand.
+PO_TRANSITIONS: dict[POStatus, frozenset[POStatus]] = {
+    POStatus.DRAFT: frozenset({POStatus.SENT, POStatus.CANCELED}),
+    POStatus.SENT: frozenset({POStatus.ACKNOWLEDGED, POStatus.SHIPPED, POStatus.CANCELED}),
+    POStatus.ACKNOWLEDGED: frozenset({POStatus.SHIPPED, POStatus.CANCELED}),
+    POStatus.SHIPPED: frozenset({POStatus.RECEIVED}),
+    POStatus.RECEIVED: frozenset(),
+    POStatus.CANCELED: frozenset(),
+}
+
+
 E = TypeVar("E", bound=StrEnum)
 
 
