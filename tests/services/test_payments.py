@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -499,6 +500,40 @@ async def test_without_a_gateway_a_card_refund_says_nothing_was_refunded(
     async with opened(db_url, clock, payment_gateway="http") as broken:  # no URL, no key
         with pytest.raises(GatewayNotConfigured, match=r"PAYMENT_KEY; nothing was refunded$"):
             await broken.payments.refund(n, amount=100)
+
+
+async def test_the_api_key_comes_from_the_config_file_or_the_environment(
+    shop: Services,
+    db_url: str,
+    clock: FixedClock,
+    gateway: FakeGateway,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "packline.toml"
+    config.write_text(
+        f'payment_gateway = "http"\npayment_url = "{gateway.url}"\npayment_key = "{KEY}"\n'
+    )
+    n = await order(shop)
+    monkeypatch.setenv("PACKLINE_PAYMENT_KEY", "sk_wrong")  # the environment wins
+    s = await Services.open(load_settings(config, db=db_url, operator="tester"), clock=clock)
+    try:
+        refused = await s.payments.charge(n)
+    finally:
+        await s.close()
+    assert refused.outcome == "error" and "401" in refused.message
+    assert refused.summary.status is PaymentStatus.UNPAID
+    monkeypatch.delenv("PACKLINE_PAYMENT_KEY")
+    s = await Services.open(load_settings(config, db=db_url, operator="tester"), clock=clock)
+    try:
+        charged = await s.payments.charge(n)
+    finally:
+        await s.close()
+    assert charged.approved, charged.message
+    assert [c.headers["Authorization"] for c in gateway.calls] == [
+        "Bearer sk_wrong",
+        f"Bearer {KEY}",
+    ]
 
 
 async def test_authorize_capture_and_void(card: Services, gateway: FakeGateway) -> None:
