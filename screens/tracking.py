@@ -1,6 +1,7 @@
 """Enter a shipment for one order (`t` on an order): what it carries, carrier and tracking
-number (checked live as it is typed), dates, the customer's message and a staff memo;
-Save, or Save + Send Email. One shipment at a time; after saving the form is ready for
+number (checked live as it is typed), dates, the customer's message and a staff memo, and
+the notify toggle ("E-mail the customer"): Save follows the toggle, Save + Send Email
+always e-mails. One shipment at a time; after saving the form is ready for
 the next one. Existing shipments are listed below, and one entered by mistake can be
 deleted with a reason.
 
@@ -22,7 +23,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Footer,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TextArea,
+)
 from textual.widgets.option_list import Option
 
 from screens.base import FailureReports, after_typing
@@ -57,7 +68,7 @@ class TrackingScreen(FailureReports, Screen[None]):
     CSS_PATH = tcss("tracking")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="tracking.back"),
-        Binding("ctrl+s", "save(False)", "Save", priority=True, id="tracking.save"),
+        Binding("ctrl+s", "save", "Save", priority=True, id="tracking.save"),
         Binding(
             "ctrl+e", "save(True)", "Save + Send Email", priority=True, id="tracking.save_email"
         ),
@@ -109,6 +120,7 @@ class TrackingScreen(FailureReports, Screen[None]):
                 yield Label("Staff memo", classes="ship-label")
                 yield Input(id="memo", placeholder="only staff see this", compact=True)
             with Horizontal(id="ship-buttons"):
+                yield Checkbox("E-mail the customer", id="notify", compact=True)
                 yield Button("Save", id="save", variant="primary", compact=True)
                 yield Button("Save + Send Email", id="save-email", variant="success", compact=True)
             yield Label("Shipments (ctrl+d deletes the highlighted one)", id="shipments-label")
@@ -327,13 +339,18 @@ class TrackingScreen(FailureReports, Screen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if event.button.id in ("save", "save-email"):
-            self.action_save(event.button.id == "save-email")
+        if event.button.id == "save":
+            self.action_save()
+        elif event.button.id == "save-email":
+            self.action_save(True)
 
     @after_typing
-    def action_save(self, notify: bool, confirm_duplicate: bool = False) -> None:
+    def action_save(self, notify: bool | None = None, confirm_duplicate: bool = False) -> None:
+        """Save the shipment; `notify` None means as the "E-mail the customer" toggle says."""
         if self.plan is None or self.saving:
             return
+        if notify is None:
+            notify = self.query_one("#notify", Checkbox).value
         try:
             new = self.entry(notify, confirm_duplicate=confirm_duplicate)
         except InvalidInput as exc:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, Static, TextArea
+from textual.widgets import Checkbox, Input, Select, Static, TextArea
 
 from console.app import PacklineApp
 from screens.confirm import ConfirmDialog
@@ -166,12 +166,23 @@ async def test_partial_then_rest_then_delete_with_reason(shop: Services) -> None
         await settle(pilot)
         assert (await shop.orders.show(number)).status is Status.PARTIALLY_SHIPPED
 
+        # the notify toggle: ctrl+s (Save) e-mails the customer once it is ticked
+        toggle = screen.query_one("#notify", Checkbox)
+        screen.set_focus(toggle)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: toggle.value)
         screen.set_focus(screen.query_one("#tracking", Input))
         await pilot.press(*second)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: screen.plan is not None and len(screen.plan.shipments) == 2)
         await settle(pilot)
         assert (await shop.orders.show(number)).status is Status.SHIPPED
+        mails = [
+            e.event
+            for e in await shop.notifications.entries(order=number)
+            if e.channel == "email" and "shipped" in e.event
+        ]
+        assert mails == ["shipped"]  # the first, saved with the toggle off, e-mailed no one
         assert screen.plan is not None and screen.plan.why_not is not None
 
         screen.set_focus(screen.query_one("#shipments"))
