@@ -21,6 +21,7 @@ from services.views import (
     PaymentResult,
     PaymentSummary,
     PrintJob,
+    ShipmentRecord,
     ShipPlan,
     ShipResult,
     TrackingCheck,
@@ -118,6 +119,14 @@ class ShippingActions(Protocol):
     async def ship(
         self, ref: str | int, new: NewShipment, *, expected_version: int | None = None
     ) -> ShipResult: ...
+
+    async def ship_many(
+        self,
+        ref: str | int,
+        news: Sequence[NewShipment],
+        *,
+        expected_version: int | None = None,
+    ) -> tuple[ShipmentRecord, ...]: ...
 
     async def delete_shipment(
         self,
