@@ -1,18 +1,22 @@
 """Enter a shipment for one order (`t` on an order): what it carries, carrier and tracking
 number (checked live as it is typed), dates, the customer's message and a staff memo, and
 the notify toggle ("E-mail the customer"): Save follows the toggle, Save + Send Email
-always e-mails. One shipment at a time; after saving the form is ready for
-the next one. Existing shipments are listed below, and one entered by mistake can be
-deleted with a reason.
+always e-mails. One shipment per Save, after which the form is ready for the next; or
+several packages that leave together: "Add package" (ctrl+n) sets the one on the form
+aside and the form offers what is left, and Save records them all at once (one status
+change, one e-mail naming every tracking number). Existing shipments are listed below,
+and one entered by mistake can be deleted with a reason.
 
 Everything goes through the shipping service (`plan`, `check_tracking`, `ship`,
-`delete_shipment`): a wrong check digit is shown before saving; a number already used on
-another order is asked about and saved only when confirmed. A number of no known format
-needs its carrier: one of the list, or "other…" and its name (recorded unchecked).
+`ship_many`, `delete_shipment`): a wrong check digit is shown before saving; a number
+already used on another order is asked about and saved only when confirmed. A number of
+no known format needs its carrier: one of the list, or "other…" and its name (recorded
+unchecked).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import ClassVar
 
@@ -72,6 +76,7 @@ class TrackingScreen(FailureReports, Screen[None]):
         Binding(
             "ctrl+e", "save(True)", "Save + Send Email", priority=True, id="tracking.save_email"
         ),
+        Binding("ctrl+n", "add_package", "Add package", priority=True, id="tracking.add_package"),
         Binding("ctrl+d", "delete", "Delete shipment", id="tracking.delete"),
         Binding("ctrl+r", "reload", "Reload", show=False, id="tracking.reload"),
     ]
@@ -86,6 +91,9 @@ class TrackingScreen(FailureReports, Screen[None]):
         self.check: TrackingCheck | None = None
         self.saving = False
         self._check_timer: Timer | None = None
+        # Packages set aside with "Add package", saved with the next Save: each with its
+        # units per order line, so the form offers only what is left.
+        self.pending: list[tuple[NewShipment, dict[int, int]]] = []
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -109,6 +117,7 @@ class TrackingScreen(FailureReports, Screen[None]):
                 )
                 yield Input(id="carrier-name", placeholder="carrier", compact=True)
             yield Static("", id="tracking-check", markup=False)
+            yield Static("", id="pending", markup=False)
             with Horizontal(classes="ship-row"):
                 yield Label("Shipped", classes="ship-label")
                 yield Input(id="ship-date", placeholder="today (YYYY-MM-DD)", compact=True)
@@ -159,6 +168,8 @@ class TrackingScreen(FailureReports, Screen[None]):
         self._fill_lines(plan)
         self._fill_shipments(plan.shipments)
         if reset:
+            self.pending.clear()
+            self._show_pending()
             for widget_id in ("#tracking", "#ship-date", "#expected", "#memo"):
                 self.query_one(widget_id, Input).value = ""
             self.query_one("#comment", TextArea).text = ""
@@ -299,7 +310,7 @@ class TrackingScreen(FailureReports, Screen[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "save":
+        if action in ("save", "add_package"):
             return self.plan is not None and self.plan.why_not is None and not self.saving
         if action == "delete":
             return self.plan is not None and any(not s.deleted for s in self.plan.shipments)
@@ -307,25 +318,35 @@ class TrackingScreen(FailureReports, Screen[None]):
 
     # -- saving ---------------------------------------------------------------------------
 
+    def _left(self, line_id: int, ready: int) -> int:
+        """Units of a line the form may still send: ready, less the packages set aside."""
+        return ready - sum(units.get(line_id, 0) for _, units in self.pending)
+
     def entry(self, notify: bool, *, confirm_duplicate: bool = False) -> NewShipment:
         """The form as a `NewShipment`; refuses blank tracking and bad dates or quantities."""
+        return self._entry(notify, confirm_duplicate)[0]
+
+    def _entry(self, notify: bool, confirm_duplicate: bool) -> tuple[NewShipment, dict[int, int]]:
         assert self.plan is not None
         tracking = self.query_one("#tracking", Input).value.strip()
         if not tracking:
             raise InvalidInput("enter the tracking number")
         lines: list[tuple[str, int]] = []
+        units: dict[int, int] = {}
         for line in self.plan.lines:
             if not line.ready:
                 continue
+            most = self._left(line.line_id, line.ready)
             raw = self.query_one(f"#qty-{line.line_id}", Input).value.strip() or "0"
             qty = int(raw) if raw.lstrip("-").isdigit() else -1
-            if qty < 0 or qty > line.ready:
-                raise InvalidInput(f"{line.sku}: ship 0 to {line.ready} units, not {raw!r}")
+            if qty < 0 or qty > most:
+                raise InvalidInput(f"{line.sku}: ship 0 to {most} units, not {raw!r}")
             if qty:
                 lines.append((line.sku, qty))
+                units[line.line_id] = qty
         if not lines:
             raise InvalidInput("nothing to ship: give at least one line a quantity")
-        return NewShipment(
+        new = NewShipment(
             tracking=tracking,
             carrier=self.carrier,
             lines=tuple(lines),
@@ -336,6 +357,7 @@ class TrackingScreen(FailureReports, Screen[None]):
             notify=notify,
             confirm_duplicate=confirm_duplicate,
         )
+        return new, units
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -351,6 +373,9 @@ class TrackingScreen(FailureReports, Screen[None]):
             return
         if notify is None:
             notify = self.query_one("#notify", Checkbox).value
+        if self.pending:
+            self._save_packages(notify, confirm_duplicate)
+            return
         try:
             new = self.entry(notify, confirm_duplicate=confirm_duplicate)
         except InvalidInput as exc:
@@ -359,6 +384,80 @@ class TrackingScreen(FailureReports, Screen[None]):
         self.saving = True
         self._update_buttons()
         self.save(new, self.plan.version)
+
+    # -- several packages at once ---------------------------------------------------------
+
+    @after_typing
+    def action_add_package(self) -> None:
+        """Set the form's package aside; the form then offers what is left for the next."""
+        if self.plan is None or self.saving:
+            return
+        try:
+            new, units = self._entry(False, False)
+            taken = {p.tracking.strip().upper() for p, _ in self.pending}
+            if new.tracking.strip().upper() in taken:
+                raise InvalidInput(f"tracking number {new.tracking} is already a package here")
+        except InvalidInput as exc:
+            self.report_failure(exc, "add the package")
+            return
+        self.pending.append((new, units))
+        for line in self.plan.lines:
+            if line.ready:
+                left = self._left(line.line_id, line.ready)
+                self.query_one(f"#qty-{line.line_id}", Input).value = str(left)
+        tracking = self.query_one("#tracking", Input)
+        tracking.value = ""
+        self.check = None
+        self.query_one("#tracking-check", Static).update("")
+        self._show_pending()
+        self.set_focus(tracking)
+
+    def _show_pending(self) -> None:
+        pane = self.query_one("#pending", Static)
+        pane.display = bool(self.pending)
+        text = Text(f"{len(self.pending)} set aside, saved with the next Save:", style="bold")
+        for i, (new, _) in enumerate(self.pending, 1):
+            what = ", ".join(f"{visible(sku)}×{qty}" for sku, qty in new.lines)
+            text.append(f"\n  package {i}: ")
+            text.append_text(safe_line(new.tracking, "bold"))
+            text.append(f"  {what}")
+        pane.update(text)
+
+    def _save_packages(self, notify: bool, confirm_duplicate: bool) -> None:
+        """The packages set aside, and the form's own when it has a tracking number."""
+        assert self.plan is not None
+        news = [new for new, _ in self.pending]
+        try:
+            if self.query_one("#tracking", Input).value.strip():
+                news.append(self._entry(notify, confirm_duplicate)[0])
+        except InvalidInput as exc:
+            self.report_failure(exc, "save")
+            return
+        news = [replace(n, notify=notify, confirm_duplicate=confirm_duplicate) for n in news]
+        self.saving = True
+        self._update_buttons()
+        self.save_packages(news, self.plan.version)
+
+    @work(exit_on_error=False, group="save", exclusive=True, name="save the packages")
+    async def save_packages(self, news: list[NewShipment], version: int) -> None:
+        try:
+            records = await self.shipping.ship_many(self.ref, news, expected_version=version)
+        except DuplicateTracking as exc:
+            self._ask_duplicate(exc, news[0])
+            return
+        finally:
+            self.saving = False
+            self._update_buttons()
+        notify = any(n.notify for n in news)
+        if notify:
+            wake_notifications(self.services)
+        plan = await self.shipping.plan(self.ref)
+        label = self.workflow.labels[plan.status]
+        mailed = " · customer e-mail queued" if notify else ""
+        self.notify(
+            f"#{plan.number}: {len(records)} packages saved; now {label}{mailed}", markup=False
+        )
+        self.show_plan(plan)
 
     @work(exit_on_error=False, group="save", exclusive=True, name="save the shipment")
     async def save(self, new: NewShipment, version: int) -> None:

@@ -28,7 +28,13 @@ from services.statuses import Status
 from tests.conftest import FixedClock
 from tests.screens.helpers import create_order, pack_and_pay, settle, wait_for
 from tests.services.test_notify_support import notify_settings, smtp_server
-from tests.services.test_shipping_support import STOCK_A, STOCK_B, prepare, snapshot
+from tests.services.test_shipping_support import (
+    STOCK_A,
+    STOCK_B,
+    outbox_rows,
+    prepare,
+    snapshot,
+)
 
 
 def valid(seed: int, carrier: str = "ups") -> str:
@@ -346,3 +352,49 @@ async def test_nothing_packed_is_refused_with_the_reason(shop: Services) -> None
         await pilot.press(*valid(22), "ctrl+s")
         await settle(pilot)
         assert await snapshot(shop) == before
+
+
+async def test_several_packages_saved_at_once_with_one_email(shop: Services) -> None:
+    """Add package (ctrl+n) sets the form's package aside and offers what is left; Save +
+    Send Email records both in one go: one status change, one e-mail naming both."""
+    number = await create_order(shop, lines=((STOCK_A, 2), (STOCK_B, 1)))
+    await prepare(shop, number)
+    first, second = valid(23), valid(24, "fedex")
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        assert screen.plan is not None
+        ids = {ln.sku: ln.line_id for ln in screen.plan.lines}
+        qty_a = screen.query_one(f"#qty-{ids[STOCK_A]}", Input)
+        qty_b = screen.query_one(f"#qty-{ids[STOCK_B]}", Input)
+        qty_b.value = "0"  # the first box: the spark plugs only
+        await pilot.press(*first, "ctrl+n")
+        await wait_for(pilot, lambda: len(screen.pending) == 1)
+        await settle(pilot)
+        assert (qty_a.value, qty_b.value) == ("0", "1")  # what is left
+        assert first in str(screen.query_one("#pending", Static).content)
+        assert screen.query_one("#tracking", Input).value == ""
+        assert await shop.shipping.shipments(number) == []  # set aside, not saved yet
+        qty_a.value = "1"  # more than is left: refused on the form
+        await pilot.press(*second, "ctrl+e")
+        await wait_for(pilot, lambda: any("ship 0 to 0 units" in m for m in notes(app)))
+        assert await shop.shipping.shipments(number) == []
+        qty_a.value = "0"
+        await pilot.press("ctrl+e")
+        await wait_for(pilot, lambda: screen.plan is not None and len(screen.plan.shipments) == 2)
+        await settle(pilot)
+        assert not screen.pending
+
+    shipments = await shop.shipping.shipments(number)
+    assert [(s.tracking, s.lines) for s in shipments] == [
+        (first, ((STOCK_A, 2),)),
+        (second, ((STOCK_B, 1),)),
+    ]
+    detail = await shop.orders.show(number)
+    assert detail.status is Status.SHIPPED
+    steps = [(h.from_status, h.to_status) for h in detail.history if h.kind == "status"]
+    assert steps[-1] == (Status.READY_TO_SHIP, Status.SHIPPED)  # one change, not two
+    mails = [n for n in await outbox_rows(shop, number) if n.channel == "email"]
+    mails = [n for n in mails if "shipped" in n.event]
+    assert [m.event for m in mails] == ["shipped"]
+    assert [p["tracking"] for p in mails[0].payload["shipments"]] == [first, second]
