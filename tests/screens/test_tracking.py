@@ -398,3 +398,26 @@ async def test_several_packages_saved_at_once_with_one_email(shop: Services) -> 
     mails = [n for n in mails if "shipped" in n.event]
     assert [m.event for m in mails] == ["shipped"]
     assert [p["tracking"] for p in mails[0].payload["shipments"]] == [first, second]
+
+
+async def test_a_duplicate_among_packages_is_confirmed_for_the_set(shop: Services) -> None:
+    other = await ready(shop)
+    shared = valid(25)
+    await shop.shipping.ship(other, NewShipment(tracking=shared))
+    number = await create_order(shop, lines=((STOCK_A, 1), (STOCK_B, 1)))
+    await prepare(shop, number)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        assert screen.plan is not None
+        ids = {ln.sku: ln.line_id for ln in screen.plan.lines}
+        screen.query_one(f"#qty-{ids[STOCK_B]}", Input).value = "0"
+        await pilot.press(*valid(26), "ctrl+n")
+        await wait_for(pilot, lambda: len(screen.pending) == 1)
+        await pilot.press(*shared, "ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.plan is not None and len(screen.plan.shipments) == 2)
+        await settle(pilot)
+    assert [s.tracking for s in await shop.shipping.shipments(number)] == [valid(26), shared]
+    assert (await shop.orders.show(number)).status is Status.SHIPPED
