@@ -35,6 +35,16 @@ def change_source(services: object) -> ChangeSource | None:
     return cast(ChangeSource, live)
 
 
+class PausingFeed(Protocol):
+    def hold_off(self, seconds: float) -> None: ...
+
+
+def pausing_feed(services: object) -> PausingFeed | None:
+    """The live feed, when it can be asked to look in a pause (ChangeFeed.hold_off)."""
+    live = getattr(services, "live", None)
+    return cast(PausingFeed, live) if callable(getattr(live, "hold_off", None)) else None
+
+
 class LiveUpdates:
     """Mixin for screens: `on_changes` runs on the screen for every report of changes."""
 

@@ -38,7 +38,7 @@ from textual.widgets import Footer, Input, Static
 from screens.base import FailureReports
 from screens.confirm import ConfirmDialog
 from screens.heap import freeze_heap, quiet_collector
-from screens.live import LiveUpdates
+from screens.live import LiveUpdates, pausing_feed
 from screens.pack_lines import PackLines
 from screens.pack_paint import paint_now
 from screens.ports import ConsoleServices, may
@@ -58,6 +58,7 @@ from services.views import (
 from styles import tcss
 
 FLASH_SECONDS = 1.0
+SCAN_PAUSE = 0.05  # seconds without a scan that count as a pause (live feed, collector)
 MESSAGE_LINES = (2, 3)  # the status bar's least and most lines (styles/pack.tcss)
 TAKE_OVER = Action.TAKE_OVER_PACK
 LATENCIES_KEPT = 5000
@@ -239,6 +240,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.quiet_if_unpackable = quiet_if_unpackable  # a slip scanned on the queue
         self.services = services
         self.packing = pack_service(services)
+        self.feed = pausing_feed(services)
         self.ref = ref
         self.session: PackSessionView | None = None
         self.progress: PackProgress | None = None
@@ -277,7 +279,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.scan_field = self.query_one(ScanField)
         freeze_heap()
         quiet_collector.hold()
-        self.set_interval(quiet_collector.QUIET, quiet_collector.tick, name="collect garbage")
+        self.set_interval(SCAN_PAUSE, quiet_collector.tick, name="collect garbage")
         self.run_worker(
             self._consume(), name="pack", group="pack", exit_on_error=False, exclusive=True
         )
@@ -392,6 +394,8 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
 
     def on_scan_field_scanned(self, event: ScanField.Scanned) -> None:
         event.stop()
+        if self.feed is not None:  # its next look at the database between scans
+            self.feed.hold_off(SCAN_PAUSE)
         code, ref = event.code, self.ref
         self.submit(lambda sid: self.packing.scan(ref, code, session_id=sid), event.at)
 
@@ -481,10 +485,15 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
             self.offer_backorder(result)
         else:
             self.say(f"✓ {result.message}", "ok")
-        if at is not None and saved is not None:
-            self.call_after_refresh(self._measured, at, saved)
         # The answer on the terminal now, not after Textual's idle/timer round trip.
-        paint_now(self, (self.header_bar, self.message_bar, self.scan_field, *self.line_rows.rows))
+        drawn = paint_now(
+            self, (self.header_bar, self.message_bar, self.scan_field, *self.line_rows.rows)
+        )
+        if at is not None and saved is not None:
+            if drawn:
+                self._measured(at, saved)
+            else:  # at Textual's next frame
+                self.call_after_refresh(self._measured, at, saved)
 
     def _measured(self, at: float, saved: float) -> None:
         self.latencies.append((saved - at, now() - at))

@@ -12,11 +12,6 @@ answer changed, marks them drawn, and composes the frame now. It leaves everythi
 to Textual: a widget whose size changed (it asked for a layout), a screen not on top, an
 update batch in progress, or a Textual without these internals (then nothing is done and
 the frame comes at the next tick, as for any widget).
-
-It draws the widgets band by band (widgets whose lines touch form a band). Textual's
-partial update renders every widget inside the rectangle around all dirty widgets: the
-header at the top and the scan field at the bottom made that the whole screen, every
-widget on it rendered again for the five lines a scan changes.
 """
 
 from __future__ import annotations
@@ -44,22 +39,6 @@ def paint_now(screen: Screen[Any], widgets: Iterable[Widget]) -> bool:
         return False
     for widget in dirty:
         widget._repaint_required = False  # drawn here: its idle need not ask again
-    for band in bands(dirty, visible):
-        pending.update(band)
-        draw()
+    pending.update(dirty)
+    draw()
     return True
-
-
-def bands(widgets: list[Widget], placed: Any) -> list[list[Widget]]:
-    """`widgets` grouped by the lines they cover on screen: touching spans go together."""
-    spans = sorted(((placed[w][0].y, placed[w][0].bottom), w) for w in widgets)
-    grouped: list[list[Widget]] = []
-    end = -1
-    for (top, bottom), widget in ((span, w) for span, w in spans):
-        if grouped and top <= end:
-            grouped[-1].append(widget)
-            end = max(end, bottom)
-        else:
-            grouped.append([widget])
-            end = bottom
-    return grouped

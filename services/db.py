@@ -93,8 +93,14 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("packline_write"):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    options = conn.get_execution_options()
+    if options.get("packline_write"):
+        driver: Any = conn.connection.driver_connection
+        if options.get("packline_inline") and driver.begin_inline():
+            return  # the write lock is ours: the transaction runs on this thread
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for another writer, if need be
+        if options.get("packline_inline"):
+            driver.inline = True
     else:
         conn.exec_driver_sql("BEGIN")
 
@@ -121,6 +127,12 @@ class Database:
         self.read_session = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_session = async_sessionmaker(
             self.engine.execution_options(packline_write=True), expire_on_commit=False
+        )
+        # A short write transaction whose statements run on the event loop's thread once it
+        # holds SQLite's write lock (services.sqlite_connection); PostgreSQL ignores it.
+        self.inline_write_session = async_sessionmaker(
+            self.engine.execution_options(packline_write=True, packline_inline=True),
+            expire_on_commit=False,
         )
 
     @property

@@ -21,12 +21,17 @@ changed.
 
 `subscribe()` is an async context manager: on entry the feed has its baseline, so a
 screen that subscribes and then loads its data misses nothing in between.
+
+`hold_off()` asks the feed to look in a pause: the pack screen calls it on every scan, so a
+check (a few queries, and every screen following the feed told) comes between scans, not
+in the middle of one; never more than HOLD_AT_MOST seconds late.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +51,7 @@ RETRY_SECONDS = 2.0  # after the database went away
 OVERLAP = timedelta(seconds=10)  # orders re-read before the newest change seen
 EVENT_SLACK = 500  # history ids re-read below the highest seen (PostgreSQL id gaps)
 STOP_SECONDS = 5.0  # stop() waits this long for the background task to end
+HOLD_AT_MOST = 2.0  # hold_off() delays a check by no more than this
 MAX_ROWS = 1_000  # more changed rows than this at once: overflow, reload instead
 
 Token = tuple[datetime | None, int, int, int, int]
@@ -132,6 +138,8 @@ class ChangeFeed:
         self._stopping = False
         self.notifications = 0  # NOTIFYs heard (tests, the bench)
         self.sleeping = False  # between checks: no query of ours in flight
+        self._busy_until = 0.0  # time.monotonic() before which checks wait (hold_off)
+        self.held = 0  # checks that waited for a pause (tests, the bench)
 
     @property
     def listening(self) -> bool:
@@ -374,6 +382,7 @@ class ChangeFeed:
                     first = False
                     force = False
                     self._set_ready()
+                await self._until_quiet()
                 changes = await self.changes(force=force)
                 if not up:
                     up = True
@@ -416,6 +425,23 @@ class ChangeFeed:
     def check_now(self) -> None:
         """Check at once rather than at the next poll (as a NOTIFY does)."""
         self._wake.set()
+
+    def hold_off(self, seconds: float) -> None:
+        """Make the next check wait until `seconds` from now have passed quietly."""
+        self._busy_until = max(self._busy_until, time.monotonic() + seconds)
+
+    async def _until_quiet(self) -> None:
+        """Until no hold_off() is pending, or HOLD_AT_MOST seconds have passed."""
+        now = time.monotonic()
+        if self._busy_until <= now:
+            return
+        self.held += 1
+        deadline = now + HOLD_AT_MOST
+        while not self._stopping:
+            wait = min(self._busy_until, deadline) - time.monotonic()
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, 0.1))
 
     # -- PostgreSQL LISTEN ----------------------------------------------------------------
 

@@ -255,8 +255,10 @@ class PackService:
         self._catalogues: dict[int, tuple[float, _Catalogue]] = {}
         self._load_statements: dict[tuple[bool, bool], Select[Any]] = {}
 
-    def _uow(self, write: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.db, write=write, clock=self.clock, actor=self.operator)
+    def _uow(self, write: bool = False, *, inline: bool = False) -> UnitOfWork:
+        return UnitOfWork(
+            self.db, write=write, clock=self.clock, actor=self.operator, inline=inline
+        )
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -487,7 +489,7 @@ class PackService:
         Raises only when the session is not this operator's session on this order.
         """
         number = parse_ref(ref)
-        async with self._uow(write=True) as uow:
+        async with self._uow(write=True, inline=True) as uow:
             ctx = await self._load(uow, number, session_id, raw=raw)
             result = await self._decide(ctx)
             await ctx.commit()

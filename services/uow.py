@@ -39,12 +39,19 @@ def parse_ref(ref: str | int) -> int:
 
 
 class UnitOfWork:
-    def __init__(self, db: Database, *, write: bool, clock: Clock, actor: str) -> None:
+    def __init__(
+        self, db: Database, *, write: bool, clock: Clock, actor: str, inline: bool = False
+    ) -> None:
+        """`inline`: a write of a few short statements, run on the event loop's thread
+        once SQLite's write lock is held (a pack scan); see services.sqlite_connection."""
         self.db = db
         self.write = write
         self.clock = clock
         self.actor = actor
-        self.session: AsyncSession = (db.write_session if write else db.read_session)()
+        factory = db.read_session
+        if write:
+            factory = db.inline_write_session if inline else db.write_session
+        self.session: AsyncSession = factory()
         self._committed = False
         self._touched: set[int] = set()
 

@@ -1,8 +1,11 @@
 """One trip per statement: the cursor SQLAlchemy drives on our SQLite connections gives
-what aiosqlite's cursor gave, short and long results, writes, errors and streams alike."""
+what aiosqlite's cursor gave, short and long results, writes, errors and streams alike;
+and an inline write transaction runs here once it has the write lock, never waits here."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -98,3 +101,61 @@ async def test_the_driver_cursor_directly(tmp_path: Path) -> None:
         assert await cursor.fetchall() == [(5,)]
     finally:
         await conn.close()
+
+
+async def inline_insert(db: Database, value: str) -> bool:
+    """One inline write transaction; whether its statements ran on this thread."""
+    async with db.inline_write_session() as s, s.begin():
+        await s.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": value})
+        raw = await s.connection()
+        driver = (await raw.get_raw_connection()).driver_connection
+        assert isinstance(driver, SqliteConnection)
+        return driver.inline
+
+
+async def test_an_inline_write_runs_here_and_commits(db: Database) -> None:
+    assert await inline_insert(db, "here")
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["here"]
+    # The connection went back to the pool as an ordinary one.
+    async with db.write_session() as s, s.begin():
+        driver = (await (await s.connection()).get_raw_connection()).driver_connection
+        assert not driver.inline
+
+
+async def test_an_inline_write_that_fails_rolls_back_on_the_thread(db: Database) -> None:
+    await fill(db, 1)
+    with pytest.raises(IntegrityError):
+        await inline_insert(db, "v0")
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+
+
+async def test_another_writer_makes_it_wait_on_the_thread_not_here(
+    db: Database, tmp_path: Path
+) -> None:
+    """While another process's connection holds the write lock, BEGIN waits for it on the
+    connection's thread: the event loop keeps running, and the write lands after."""
+    other = sqlite3.connect(tmp_path / "c.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    clock = asyncio.create_task(ticker())
+    try:
+        write = asyncio.create_task(inline_insert(db, "after"))
+        await asyncio.sleep(0.3)
+        assert not write.done()
+        assert ticks >= 10  # the loop was not blocked by the wait
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(write, 5)  # inline once the lock was had
+    finally:
+        clock.cancel()
+        other.close()
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["after"]
