@@ -175,3 +175,34 @@ async def test_scans_are_reported_as_packed_and_wake_a_listener(
             got = await next_item(sub, 2)
         assert isinstance(got, Changes) and got.packed == {number}
         assert number not in got.numbers  # the order row itself did not change
+
+
+async def test_a_check_waits_for_a_pause_but_not_for_ever(
+    shop: Services, db_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hold_off (the pack screen, on every scan): a change is reported once the scans
+    pause; scans that never pause delay it HOLD_AT_MOST at most."""
+    monkeypatch.setattr(live, "HOLD_AT_MOST", 1.0)
+    number = await order_to_pack(shop)
+    feed = ChangeFeed(shop.db, poll_seconds=0.05)
+    async with feed.subscribe() as sub, other_services(db_url, clock, operator="lee") as lee:
+        feed.hold_off(0.6)  # a pause after 0.6 s
+        started = time.monotonic()
+        await lee.orders.add_memo(number, "one")
+        await next_item(sub)
+        assert 0.5 < time.monotonic() - started < 1.5
+        assert feed.held >= 1
+
+        async def scanning() -> None:  # a scan every 20 ms, never a pause
+            while True:
+                feed.hold_off(0.1)
+                await asyncio.sleep(0.02)
+
+        scanner = asyncio.create_task(scanning())
+        try:
+            started = time.monotonic()
+            await lee.orders.add_memo(number, "two")
+            await next_item(sub, within=5)
+            assert 0.8 < time.monotonic() - started < 2.5
+        finally:
+            scanner.cancel()
