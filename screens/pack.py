@@ -487,7 +487,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
             self.say(f"✓ {result.message}", "ok")
         # The answer on the terminal now, not after Textual's idle/timer round trip.
         drawn = paint_now(
-            self, (self.header_bar, self.message_bar, self.scan_field, *self.line_rows.rows)
+            self, (self.header_bar, self.message_bar, self.scan_field, self.line_rows)
         )
         if at is not None and saved is not None:
             if drawn:
