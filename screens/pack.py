@@ -405,7 +405,9 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.progress = progress
         grams = self.weights.get(progress.package_no)
         weight = f" · {grams:,} g" if grams else ""
-        header = Text.assemble(
+        customer = self.session.customer if self.session is not None else ""
+        # Content, Textual's own text: a Rich Text was converted to it on every update.
+        header = Content.assemble(
             (f"Packing #{progress.order_number}", "bold"),
             f" · {progress.status.value}",
             f" · package {progress.package_no}{weight}",
@@ -414,9 +416,8 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
                 f"{progress.units_packed}/{progress.units_to_pack} units",
                 "green" if progress.fully_packed else "",
             ),
+            f" · {visible(customer)}" if customer else "",
         )
-        if self.session is not None and self.session.customer:
-            header.append(f" · {visible(self.session.customer)}")
         # One line high whatever it says: repainted, never laid out again.
         self.header_bar.update(header, layout=False)
         self.line_rows.show(progress)  # repaints the rows whose line changed
