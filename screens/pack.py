@@ -58,6 +58,15 @@ from services.views import (
 from styles import tcss
 
 FLASH_SECONDS = 1.0
+# The message's colour by kind, in its text: a class per kind on the bar had the stylesheet
+# matched again twice for every refusal. While the bar flashes red, plain bold text.
+MESSAGE_STYLES = {
+    "ok": "$text-success",
+    "ask": "$text-warning",
+    "done": "bold $text-success",
+    "refused": "bold $text-error",
+}
+FLASH_STYLE = "bold $text"
 SCAN_PAUSE = 0.05  # seconds without a scan that count as a pause (live feed, collector)
 MESSAGE_LINES = (2, 3)  # the status bar's least and most lines (styles/pack.tcss)
 TAKE_OVER = Action.TAKE_OVER_PACK
@@ -255,6 +264,7 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         # Per scan, seconds from its Enter: (saved by the service, drawn on screen).
         self.latencies: deque[tuple[float, float]] = deque(maxlen=LATENCIES_KEPT)
         self._flash_timer: object = None
+        self._said = ("", "")  # the message shown and its kind (redrawn when the flash ends)
 
     def compose(self) -> ComposeResult:
         opening = (
@@ -430,8 +440,23 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
             field.prompt = "scan ›"
 
     def say(self, message: str, kind: str) -> None:
+        self._said = (message, kind)
+        refused = kind == "refused"
+        self._draw_message(message, kind, flash=refused or self.flashing)
+        if refused:
+            self.app.bell()
+            # On the status bar, not the screen: a class on the screen restyled every
+            # widget on it, twice a refusal.
+            if not self.flashing:
+                self.status_bar.add_class("flash")
+            if self._flash_timer is not None:
+                self._flash_timer.stop()  # type: ignore[attr-defined]
+            self._flash_timer = self.set_timer(FLASH_SECONDS, self._unflash)
+
+    def _draw_message(self, message: str, kind: str, *, flash: bool) -> None:
         bar_ = self.message_bar
-        content = Content(visible(message))
+        style = FLASH_STYLE if flash else MESSAGE_STYLES.get(kind, "")
+        content = Content.assemble((visible(message), style))
         # A layout only when the status bar must change height (it keeps room for two
         # lines, so a refusal's longer message does not move the screen every time).
         width = bar_.content_region.width
@@ -439,16 +464,6 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         height = min(max(lines, MESSAGE_LINES[0]), MESSAGE_LINES[1]) if lines > 0 else -1
         bar_.update(content, layout=height != self.message_height or height < 0)
         self.message_height = height
-        if not bar_.has_class(kind) or len(bar_.classes) != 1:
-            bar_.set_classes(kind)
-        if kind == "refused":
-            self.app.bell()
-            # On the status bar, not the screen: a class on the screen restyled every
-            # widget on it, twice a refusal.
-            self.status_bar.add_class("flash")
-            if self._flash_timer is not None:
-                self._flash_timer.stop()  # type: ignore[attr-defined]
-            self._flash_timer = self.set_timer(FLASH_SECONDS, self._unflash)
 
     @property
     def flashing(self) -> bool:
@@ -458,6 +473,8 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
     def _unflash(self) -> None:
         self.status_bar.remove_class("flash")
         self._flash_timer = None
+        message, kind = self._said
+        self._draw_message(message, kind, flash=False)
 
     def show_result(
         self, result: ScanResult, at: float | None = None, saved: float | None = None
