@@ -24,17 +24,22 @@ def freeze_heap() -> None:
 
 
 class QuietCollector:
-    """The collector's young-generation passes moved into the pauses between scans.
+    """The collector's passes moved out of the scans: right after an answer is drawn, or
+    in a pause.
 
     With automatic collection on, a pass ran every few hundred allocations: about once a
     scan, and now and then a 2-16 ms pass of the middle generation, in the middle of a
-    scan's answer. While a pack screen is up, automatic collection is off; `tick` (on a
-    timer) collects once no scan has come for QUIET seconds, or after AT_MOST seconds of
-    scanning without a pause, or when MOST_OBJECTS are waiting: memory stays bounded
-    whatever the packer does. One collector per process, shared by the screens that hold it.
+    scan's answer. While a pack screen is up, automatic collection is off. `scanned()`
+    (once a scan's answer is on the screen) collects what the automatic collector would
+    have collected by then: a scanner takes some 10 ms to type its next code, so the pass
+    is over before that code's Enter. `tick` (on a timer) does the same when no scan came
+    for QUIET seconds, or AT_MOST seconds passed, or MOST_OBJECTS are waiting: memory stays
+    bounded whatever the packer does. One collector per process, shared by the screens
+    that hold it.
     """
 
     QUIET = 0.05
+    LONG_PAUSE = 1.0  # no scan for this long: time for a full pass when one is due
     AT_MOST = 2.0
     MOST_OBJECTS = 200_000
 
@@ -60,28 +65,36 @@ class QuietCollector:
         if self.holders == 0 and self.was_enabled:
             gc.enable()
 
-    def scanned(self) -> None:
+    def scanned(self) -> bool:
+        """A scan's answer is drawn: collect now if a pass is due; True when it ran."""
         self.last_scan = self.clock()
+        return self._collect()
 
     def tick(self) -> bool:
-        """Collect if it is time; True when it did."""
+        """Collect if it is time (a pause, or too long without); True when it did."""
         if self.holders == 0:
             return False
         now = self.clock()
-        waiting = gc.get_count()[0]
         due = (
             now - self.last_scan >= self.QUIET
             or now - self.last_pass >= self.AT_MOST
-            or waiting >= self.MOST_OBJECTS
+            or gc.get_count()[0] >= self.MOST_OBJECTS
         )
-        if not due or waiting < gc.get_threshold()[0]:
+        return due and self._collect(full=now - self.last_scan >= self.LONG_PAUSE)
+
+    def _collect(self, *, full: bool = False) -> bool:
+        """The young generation past its threshold, the middle one when its count is; the
+        whole heap only when `full` (a long pause): a full pass walks everything made since
+        the heap was frozen, tens of milliseconds."""
+        gen0, gen1, gen2 = gc.get_count()
+        every0, every1, every2 = gc.get_threshold()
+        if self.holders == 0 or gen0 < every0:
             return False
-        # What the automatic collector would have collected by now: the older generations
-        # when their own counts have passed their thresholds.
-        _, gen1, gen2 = gc.get_count()
-        _, every1, every2 = gc.get_threshold()
-        gc.collect(2 if gen2 >= every2 and gen1 >= every1 else 1 if gen1 >= every1 else 0)
-        self.last_pass = now
+        if full and gen2 >= every2:
+            gc.collect(2)
+        else:
+            gc.collect(1 if gen1 >= every1 else 0)
+        self.last_pass = self.clock()
         self.passes += 1
         return True
 

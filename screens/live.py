@@ -38,6 +38,8 @@ def change_source(services: object) -> ChangeSource | None:
 class PausingFeed(Protocol):
     def hold_off(self, seconds: float) -> None: ...
 
+    def resume(self) -> None: ...
+
 
 def pausing_feed(services: object) -> PausingFeed | None:
     """The live feed, when it can be asked to look in a pause (ChangeFeed.hold_off)."""

@@ -481,7 +481,6 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
     ) -> None:
         self.last = result
         self.scanned += 1
-        quiet_collector.scanned()
         self.show_progress(result.progress)
         out = result.outcome
         if out is ScanOutcome.REFUSED:
@@ -512,6 +511,13 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
                 self._measured(at, saved)
             else:  # at Textual's next frame
                 self.call_after_refresh(self._measured, at, saved)
+        # The answer is out: what waited for it runs now, while the next code is typed.
+        self.call_next(self.after_answer)
+
+    def after_answer(self) -> None:
+        quiet_collector.scanned()
+        if self.feed is not None and self.jobs.empty():
+            self.feed.resume()  # no scan in flight: the feed may look now
 
     def _measured(self, at: float, saved: float) -> None:
         self.latencies.append((saved - at, now() - at))

@@ -22,9 +22,10 @@ changed.
 `subscribe()` is an async context manager: on entry the feed has its baseline, so a
 screen that subscribes and then loads its data misses nothing in between.
 
-`hold_off()` asks the feed to look in a pause: the pack screen calls it on every scan, so a
-check (a few queries, and every screen following the feed told) comes between scans, not
-in the middle of one; never more than HOLD_AT_MOST seconds late.
+`hold_off()` asks the feed to look in a pause: the pack screen calls it on every scan and
+`resume()` once the answer is drawn, so a check (a few queries, and every screen following
+the feed told) comes between scans, not in the middle of one; never more than HOLD_AT_MOST
+seconds late.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ OVERLAP = timedelta(seconds=10)  # orders re-read before the newest change seen
 EVENT_SLACK = 500  # history ids re-read below the highest seen (PostgreSQL id gaps)
 STOP_SECONDS = 5.0  # stop() waits this long for the background task to end
 HOLD_AT_MOST = 2.0  # hold_off() delays a check by no more than this
+HOLD_STEP = 0.005  # while held off, how often the feed looks whether it may go on
 MAX_ROWS = 1_000  # more changed rows than this at once: overflow, reload instead
 
 Token = tuple[datetime | None, int, int, int, int]
@@ -427,8 +429,13 @@ class ChangeFeed:
         self._wake.set()
 
     def hold_off(self, seconds: float) -> None:
-        """Make the next check wait until `seconds` from now have passed quietly."""
+        """Make the next check wait until `seconds` from now have passed quietly, or
+        resume() is called."""
         self._busy_until = max(self._busy_until, time.monotonic() + seconds)
+
+    def resume(self) -> None:
+        """The work that held the feed off is done: check when due."""
+        self._busy_until = 0.0
 
     async def _until_quiet(self) -> None:
         """Until no hold_off() is pending, or HOLD_AT_MOST seconds have passed."""
@@ -441,7 +448,7 @@ class ChangeFeed:
             wait = min(self._busy_until, deadline) - time.monotonic()
             if wait <= 0:
                 return
-            await asyncio.sleep(min(wait, 0.1))
+            await asyncio.sleep(min(wait, HOLD_STEP))
 
     # -- PostgreSQL LISTEN ----------------------------------------------------------------
 

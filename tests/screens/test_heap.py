@@ -47,34 +47,37 @@ def test_holding_turns_automatic_collection_off_until_the_last_holder_lets_go(
         gc.enable()
 
 
-def test_it_collects_in_a_pause_not_while_scans_come(clock: Clock) -> None:
+def test_it_collects_after_an_answer_or_in_a_pause_not_while_scans_come(clock: Clock) -> None:
     collector = QuietCollector(clock)
     collector.hold()
     try:
         kept = garbage(gc.get_threshold()[0] * 2)
-        collector.scanned()
+        assert collector.scanned()  # an answer drawn with a pass due: now, before the next
+        assert gc.get_count()[0] < gc.get_threshold()[0]
+        assert not collector.scanned()  # nothing due now
+        kept += garbage(gc.get_threshold()[0] * 2)
         clock.now += collector.QUIET / 2
-        assert not collector.tick()  # a scanner is at work
+        assert not collector.tick()  # a scanner is at work: the next answer collects
         clock.now += collector.QUIET
         assert collector.tick()  # the pause
-        assert gc.get_count()[0] < gc.get_threshold()[0]
         assert not collector.tick()  # nothing waiting now
-        assert collector.passes == 1
+        assert collector.passes == 2
         del kept
     finally:
         collector.release()
     assert gc.isenabled()
 
 
-def test_scanning_without_a_pause_still_collects_now_and_then(clock: Clock) -> None:
+def test_a_long_wait_for_an_answer_still_collects_now_and_then(clock: Clock) -> None:
     collector = QuietCollector(clock)
     collector.hold()
     kept: list[object] = []
     try:
+        collector.scanned()
         for _ in range(int(collector.AT_MOST / 0.01) + 1):
             kept += garbage(50)
             clock.now += 0.01
-            collector.scanned()  # a scan every 10 ms, never a pause
+            collector.last_scan = clock.now  # busy, never a pause, no answer drawn
             collector.tick()
         assert collector.passes >= 1
     finally:

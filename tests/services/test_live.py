@@ -181,7 +181,8 @@ async def test_a_check_waits_for_a_pause_but_not_for_ever(
     shop: Services, db_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """hold_off (the pack screen, on every scan): a change is reported once the scans
-    pause; scans that never pause delay it HOLD_AT_MOST at most."""
+    pause, or resume() says the scan is answered; scans that never pause delay it
+    HOLD_AT_MOST at most."""
     monkeypatch.setattr(live, "HOLD_AT_MOST", 1.0)
     number = await order_to_pack(shop)
     feed = ChangeFeed(shop.db, poll_seconds=0.05)
@@ -206,3 +207,11 @@ async def test_a_check_waits_for_a_pause_but_not_for_ever(
             assert 0.8 < time.monotonic() - started < 2.5
         finally:
             scanner.cancel()
+
+        feed.hold_off(30)  # a scan in flight ...
+        started = time.monotonic()
+        await lee.orders.add_memo(number, "three")
+        await asyncio.sleep(0.3)
+        feed.resume()  # ... and its answer drawn: the feed goes on at once
+        await next_item(sub)
+        assert time.monotonic() - started < 0.9
