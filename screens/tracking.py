@@ -542,7 +542,26 @@ class TrackingScreen(FailureReports, Screen[None]):
         self.load()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Back to the order; packages set aside or a number typed are not dropped unasked."""
+        typed = self.query_one("#tracking", Input).value.strip()
+        if not self.pending and not typed:
+            self.app.pop_screen()
+            return
+        what = []
+        if self.pending:
+            n = len(self.pending)
+            what.append(f"{n} package{'s' if n != 1 else ''} set aside")
+        if typed:
+            what.append(f"the tracking number {visible(typed)!r}")
+        self.app.push_screen(
+            ConfirmDialog(
+                "Leave without saving?",
+                f"{' and '.join(what)} will not be saved.",
+                yes="Leave",
+                no="Stay",
+            ),
+            lambda leave: self.app.pop_screen() if leave else None,
+        )
 
 
 __all__ = ["TrackingScreen", "parse_day"]

@@ -26,7 +26,7 @@ from services.models import Product
 from services.shipment_entry import NewShipment
 from services.statuses import Status
 from tests.conftest import FixedClock
-from tests.screens.helpers import create_order, pack_and_pay, settle, wait_for
+from tests.screens.helpers import create_order, pack_and_pay, screen_text, settle, wait_for
 from tests.services.test_notify_support import notify_settings, smtp_server
 from tests.services.test_shipping_support import (
     STOCK_A,
@@ -421,3 +421,28 @@ async def test_a_duplicate_among_packages_is_confirmed_for_the_set(shop: Service
         await settle(pilot)
     assert [s.tracking for s in await shop.shipping.shipments(number)] == [valid(26), shared]
     assert (await shop.orders.show(number)).status is Status.SHIPPED
+
+
+async def test_leaving_with_packages_set_aside_asks_first(shop: Services) -> None:
+    """Escape with a package set aside (or a number typed) asks; staying keeps them."""
+    number = await create_order(shop, lines=((STOCK_A, 2), (STOCK_B, 1)))
+    await prepare(shop, number)
+    app = PacklineApp(shop, order=str(number))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_tracking(pilot)
+        assert screen.plan is not None
+        ids = {ln.sku: ln.line_id for ln in screen.plan.lines}
+        screen.query_one(f"#qty-{ids[STOCK_B]}", Input).value = "0"
+        await pilot.press(*valid(23), "ctrl+n")
+        await wait_for(pilot, lambda: len(screen.pending) == 1)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "1 package set aside" in screen_text(app)
+        await pilot.press("escape")  # stay
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert len(screen.pending) == 1
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.click("#yes")
+        await wait_for(pilot, lambda: app.screen is not screen and screen not in app.screen_stack)
+    assert await shop.shipping.shipments(number) == []  # nothing was saved
