@@ -400,6 +400,17 @@ async def test_several_packages_saved_at_once_with_one_email(shop: Services) -> 
     assert [p["tracking"] for p in mails[0].payload["shipments"]] == [first, second]
 
 
+async def set_a_first_aside(pilot: Pilot[Any], tracking: str) -> TrackingScreen:
+    """The tracking screen with a first package (STOCK_A only) set aside under `tracking`."""
+    screen = await open_tracking(pilot)
+    assert screen.plan is not None
+    ids = {ln.sku: ln.line_id for ln in screen.plan.lines}
+    screen.query_one(f"#qty-{ids[STOCK_B]}", Input).value = "0"
+    await pilot.press(*tracking, "ctrl+n")
+    await wait_for(pilot, lambda: len(screen.pending) == 1)
+    return screen
+
+
 async def test_a_duplicate_among_packages_is_confirmed_for_the_set(shop: Services) -> None:
     other = await ready(shop)
     shared = valid(25)
@@ -408,12 +419,7 @@ async def test_a_duplicate_among_packages_is_confirmed_for_the_set(shop: Service
     await prepare(shop, number)
     app = PacklineApp(shop, order=str(number))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        screen = await open_tracking(pilot)
-        assert screen.plan is not None
-        ids = {ln.sku: ln.line_id for ln in screen.plan.lines}
-        screen.query_one(f"#qty-{ids[STOCK_B]}", Input).value = "0"
-        await pilot.press(*valid(26), "ctrl+n")
-        await wait_for(pilot, lambda: len(screen.pending) == 1)
+        screen = await set_a_first_aside(pilot, valid(26))
         await pilot.press(*shared, "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
@@ -429,12 +435,7 @@ async def test_leaving_with_packages_set_aside_asks_first(shop: Services) -> Non
     await prepare(shop, number)
     app = PacklineApp(shop, order=str(number))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        screen = await open_tracking(pilot)
-        assert screen.plan is not None
-        ids = {ln.sku: ln.line_id for ln in screen.plan.lines}
-        screen.query_one(f"#qty-{ids[STOCK_B]}", Input).value = "0"
-        await pilot.press(*valid(23), "ctrl+n")
-        await wait_for(pilot, lambda: len(screen.pending) == 1)
+        screen = await set_a_first_aside(pilot, valid(23))
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert "1 package set aside" in screen_text(app)

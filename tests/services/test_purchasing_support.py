@@ -142,15 +142,20 @@ def asn(
             st += [f"HL*{i}*{parent}*I", f"LIN*{k}*VP*{sku}", f"SN1*{k}*{qty}*EA"]
         st.append(f"SE*{len(st) + 1}*{n:04d}")
         body += st
+    return envelope("SH", body, len(shipments), control)
+
+
+def envelope(group: str, body: list[str], transactions: int, control: int) -> str:
+    """A vendor's interchange around `body`: ISA/GS ... GE/IEA with matching numbers."""
     isa = (
         "ISA*00*          *00*          *ZZ*NORTHWIND01    *ZZ*PACKLINE       "
         f"*261120*1200*U*00401*{control:09d}*0*P*>"
     )
     segments = [
         isa,
-        f"GS*SH*NORTHWIND01*PACKLINE*20261120*1200*{control}*X*004010",
+        f"GS*{group}*NORTHWIND01*PACKLINE*20261120*1200*{control}*X*004010",
         *body,
-        f"GE*{len(shipments)}*{control}",
+        f"GE*{transactions}*{control}",
         f"IEA*1*{control:09d}",
     ]
     return "".join(s + "~\n" for s in segments)
@@ -163,18 +168,7 @@ def acks(answers: list[tuple[str, str]], *, control: int = 9) -> str:
         st = [f"ST*855*{n:04d}", f"BAK*00*{kind}*{po}*20261120", "PO1*1*1*EA", "ACK*IA*1*EA"]
         st.append(f"SE*{len(st) + 1}*{n:04d}")
         body += st
-    isa = (
-        "ISA*00*          *00*          *ZZ*NORTHWIND01    *ZZ*PACKLINE       "
-        f"*261120*1200*U*00401*{control:09d}*0*P*>"
-    )
-    segments = [
-        isa,
-        f"GS*PR*NORTHWIND01*PACKLINE*20261120*1200*{control}*X*004010",
-        *body,
-        f"GE*{len(answers)}*{control}",
-        f"IEA*1*{control:09d}",
-    ]
-    return "".join(s + "~\n" for s in segments)
+    return envelope("PR", body, len(answers), control)
 
 
 @dataclass
