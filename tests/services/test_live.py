@@ -195,7 +195,7 @@ async def test_a_check_waits_for_a_pause_but_not_for_ever(
 
         async def scanning() -> None:  # a scan every 20 ms, never a pause
             while True:
-                feed.hold_off(0.1)
+                feed.hold_off(0.5)  # more than a loaded machine's stall between two
                 await asyncio.sleep(0.02)
 
         scanner = asyncio.create_task(scanning())

@@ -151,7 +151,7 @@ async def test_another_writer_makes_it_wait_on_the_thread_not_here(
         write = asyncio.create_task(inline_insert(db, "after"))
         await asyncio.sleep(0.3)
         assert not write.done()
-        assert ticks >= 10  # the loop was not blocked by the wait
+        assert ticks >= 3  # the loop was not blocked by the wait (30 ticks if idle)
         other.execute("COMMIT")
         assert await asyncio.wait_for(write, 5)  # inline once the lock was had
     finally:
