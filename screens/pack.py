@@ -286,7 +286,8 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
         self.header_bar = self.query_one("#pack-header", Static)
         self.message_bar = self.query_one("#pack-message", Static)
         self.status_bar = self.query_one("#pack-status", Horizontal)
-        self.scan_field = self.query_one(ScanField)
+        self.scan_field = self.query_one("#scan", ScanField)
+        self.scan_field.deliver = self.take_scan  # the field's Enter hands it over directly
         freeze_heap()
         quiet_collector.hold()
         self.set_interval(SCAN_PAUSE, quiet_collector.tick, name="collect garbage")
@@ -404,6 +405,9 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
 
     def on_scan_field_scanned(self, event: ScanField.Scanned) -> None:
         event.stop()
+        self.take_scan(event)
+
+    def take_scan(self, event: ScanField.Scanned) -> None:
         if self.feed is not None:  # its next look at the database between scans
             self.feed.hold_off(SCAN_PAUSE)
         code, ref = event.code, self.ref

@@ -18,6 +18,8 @@ second); a person sees a key a few milliseconds late.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import events
 from textual._time import get_time as now
@@ -66,6 +68,9 @@ class ScanField(Widget, can_focus=True):
         self._buffer: list[str] = []
         self.set_reactive(ScanField.prompt, prompt)
         self.scans = 0  # Scanned messages posted (a test and the bench read it)
+        # Set by a screen that takes scans at once (the pack screen): called in the same
+        # step as Enter, not through the message queues of the field and then the screen.
+        self.deliver: Callable[[ScanField.Scanned], None] | None = None
         self._typed_at = 0.0  # when the last key was taken
         self._show_pending = False  # a timer will draw what is typed
 
@@ -85,7 +90,7 @@ class ScanField(Widget, can_focus=True):
             event.prevent_default()
             code = self.take()
             self.scans += 1
-            self.post_message(self.Scanned(self, code, event.time))
+            self._send(self.Scanned(self, code, event.time))
         elif event.key == "backspace":
             event.stop()
             event.prevent_default()
@@ -108,9 +113,15 @@ class ScanField(Widget, can_focus=True):
             self._buffer.extend(part[: MAX_BUFFER - len(self._buffer)])
             code = self.take()
             self.scans += 1
-            self.post_message(self.Scanned(self, code, now()))
+            self._send(self.Scanned(self, code, now()))
         self._buffer.extend(parts[-1][: MAX_BUFFER - len(self._buffer)])
         self._typed()
+
+    def _send(self, scanned: ScanField.Scanned) -> None:
+        if self.deliver is not None:
+            self.deliver(scanned)
+        else:
+            self.post_message(scanned)
 
     def _typed(self) -> None:
         """Draw the buffer once keys stop coming (at once when it was emptied)."""
