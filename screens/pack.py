@@ -2,24 +2,24 @@
 
 The scan field always has focus. It hands each scan over in the same step as its Enter
 (`ScanField.deliver`) to one asyncio queue, and one long-lived worker sends them to the
-pack service strictly in order, each drawn from
-the `ScanResult` it returns (no second query), so the screen answers within a frame of
-the database's commit. The keys (and the command barcodes the service knows) go through
-the same queue, so an undo pressed during a burst undoes the scan before it, not one
-after. A refused scan rings the bell and flashes the message bar red: many terminals mute
-the bell. Closing the screen releases the claim (`leave`); the counts stay.
+pack service strictly in order, each drawn from the `ScanResult` it returns (no second
+query), so the screen answers within a frame of the database's commit. The keys (and the
+command barcodes the service knows) go through the same queue, so an undo pressed during
+a burst undoes the scan before it, not one after. A refused scan rings the bell and
+flashes the message bar red: many terminals mute the bell. Closing the screen releases
+the claim (`leave`); the counts stay.
 
 Fast enough for a scanner (bench/bench_scan_pty.py): the scan's transaction runs on the
-event loop's thread once it holds SQLite's write lock (services.sqlite_connection); a scan
-repaints only what it changed (the header, its line in the lines widget, the message),
-never asks for a layout unless
-the message needs another number of lines, draws them in the same turn of the event loop
-(screens.pack_paint), and the scan field draws nothing while a scanner types. The first
-pack screen freezes the heap the console has built (screens.heap; the console does it too,
-once the queue is up): a full collection walked all of it, a 100-150 ms pause every
-thousand scans or so. While it is up, the garbage collector runs right after an answer is
-drawn or in a pause (screens.heap.QuietCollector), and the live feed looks at the database
-between scans (ChangeFeed.hold_off / resume), not in the middle of one.
+event loop's thread once it holds SQLite's write lock (services.sqlite_connection); a
+scan repaints only what it changed (the header, its line in the lines widget, the
+message), never asks for a layout unless the message needs another number of lines, draws
+them in the same turn of the event loop (screens.pack_paint), and the scan field draws
+nothing while a scanner types. The first pack screen freezes the heap the console has
+built (screens.heap; the console does it too, once the queue is up): a full collection
+walked all of it, a 100-150 ms pause every thousand scans or so. While it is up, the
+garbage collector runs right after an answer is drawn or in a pause
+(screens.heap.QuietCollector), and the live feed looks at the database between scans
+(ChangeFeed.hold_off / resume), not in the middle of one.
 """
 
 from __future__ import annotations
@@ -407,11 +407,8 @@ class PackScreen(LiveUpdates, FailureReports, Screen[None]):
     def submit(self, call: Callable[[int], Awaitable[ScanResult]], at: float | None) -> None:
         self.jobs.put_nowait((call, at))
 
-    def on_scan_field_scanned(self, event: ScanField.Scanned) -> None:
-        event.stop()
-        self.take_scan(event)
-
     def take_scan(self, event: ScanField.Scanned) -> None:
+        """The scan field's Enter (ScanField.deliver), queued for the one worker."""
         if self.feed is not None:  # its next look at the database between scans
             self.feed.hold_off(SCAN_PAUSE)
         code, ref = event.code, self.ref

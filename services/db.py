@@ -94,15 +94,15 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     options = conn.get_execution_options()
-    if options.get("packline_write"):
-        driver: Any = conn.connection.driver_connection
-        if options.get("packline_inline") and driver.begin_inline():
-            return  # the write lock is ours: the transaction runs on this thread
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for another writer, if need be
-        if options.get("packline_inline"):
-            driver.inline = True
-    else:
+    if not options.get("packline_write"):
         conn.exec_driver_sql("BEGIN")
+    elif not options.get("packline_inline"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        driver: Any = conn.connection.driver_connection
+        if not driver.begin_inline(BUSY_TIMEOUT_MS):  # another writer has the lock:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # wait for it on the driver's thread
+            driver.inline = True  # the write lock is ours: the rest runs on this thread
 
 
 class Database:

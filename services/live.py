@@ -53,7 +53,6 @@ OVERLAP = timedelta(seconds=10)  # orders re-read before the newest change seen
 EVENT_SLACK = 500  # history ids re-read below the highest seen (PostgreSQL id gaps)
 STOP_SECONDS = 5.0  # stop() waits this long for the background task to end
 HOLD_AT_MOST = 2.0  # hold_off() delays a check by no more than this
-HOLD_STEP = 0.005  # while held off, how often the feed looks whether it may go on
 MAX_ROWS = 1_000  # more changed rows than this at once: overflow, reload instead
 
 Token = tuple[datetime | None, int, int, int, int]
@@ -141,7 +140,7 @@ class ChangeFeed:
         self.notifications = 0  # NOTIFYs heard (tests, the bench)
         self.sleeping = False  # between checks: no query of ours in flight
         self._busy_until = 0.0  # time.monotonic() before which checks wait (hold_off)
-        self.held = 0  # checks that waited for a pause (tests, the bench)
+        self._resumed = asyncio.Event()  # set by resume() and stop(): a held check may go
 
     @property
     def listening(self) -> bool:
@@ -354,6 +353,7 @@ class ChangeFeed:
             # wait(), not `await task`: our own cancellation still propagates.
             self._stopping = True
             self._wake.set()
+            self.resume()  # a check held off for a scan goes now, and ends
             await asyncio.wait([task], timeout=STOP_SECONDS)
             if not task.done():
                 task.cancel()
@@ -432,23 +432,23 @@ class ChangeFeed:
         """Make the next check wait until `seconds` from now have passed quietly, or
         resume() is called."""
         self._busy_until = max(self._busy_until, time.monotonic() + seconds)
+        self._resumed.clear()
 
     def resume(self) -> None:
         """The work that held the feed off is done: check when due."""
         self._busy_until = 0.0
+        self._resumed.set()
 
     async def _until_quiet(self) -> None:
-        """Until no hold_off() is pending, or HOLD_AT_MOST seconds have passed."""
-        now = time.monotonic()
-        if self._busy_until <= now:
-            return
-        self.held += 1
-        deadline = now + HOLD_AT_MOST
+        """Until no hold_off() is pending, or HOLD_AT_MOST seconds have passed. Woken by
+        resume() (a scan answered), not by polling: the wait costs the scans nothing."""
+        deadline = time.monotonic() + HOLD_AT_MOST
         while not self._stopping:
             wait = min(self._busy_until, deadline) - time.monotonic()
             if wait <= 0:
                 return
-            await asyncio.sleep(min(wait, HOLD_STEP))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resumed.wait(), wait)
 
     # -- PostgreSQL LISTEN ----------------------------------------------------------------
 

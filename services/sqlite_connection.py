@@ -74,12 +74,12 @@ class SqliteConnection(aiosqlite.Connection):
             return function(*args)
         return await self._execute(function, *args)  # type: ignore[no-untyped-call]
 
-    def begin_inline(self) -> bool:
+    def begin_inline(self, busy_timeout_ms: int) -> bool:
         """BEGIN IMMEDIATE on this thread when the write lock is free at once, and the
         transaction inline; False (nothing begun) when another writer holds the lock: then
-        BEGIN must wait for it on the connection's thread, not here."""
+        BEGIN must wait for it on the connection's thread, not here. `busy_timeout_ms` is
+        the connection's own wait, put back after the attempt."""
         conn = self._conn
-        (waits,) = conn.execute("PRAGMA busy_timeout").fetchone()
         conn.execute("PRAGMA busy_timeout = 0")
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -88,7 +88,7 @@ class SqliteConnection(aiosqlite.Connection):
                 raise
             return False
         finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(waits)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         self.inline = True
         return True
 
