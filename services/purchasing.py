@@ -91,7 +91,7 @@ ORDERS_FROM = (S.NEW, S.PROCESSING, S.BACKORDER, S.READY_TO_SHIP, S.PARTIALLY_SH
 SENDABLE = (P.DRAFT, P.SENT, P.ACKNOWLEDGED)
 # What the PO screen and `po mark` offer: shipped is left out, tracking numbers set it.
 BY_HAND: dict[POStatus, tuple[POStatus, ...]] = {
-    status: tuple(s for s in P if s in targets and s is not P.SHIPPED)
+    status: tuple(s for s in targets if s is not P.SHIPPED)
     for status, targets in PO_TRANSITIONS.items()
 }
 LIVE = (P.DRAFT, P.SENT, P.ACKNOWLEDGED, P.SHIPPED, P.RECEIVED)
@@ -910,8 +910,7 @@ class PurchasingService:
             po = await self._po(uow, number, lock=True)
             order = await uow.order(await self._number_of(uow, po), for_update=True)
             if to not in PO_TRANSITIONS[po.status]:
-                targets = PO_TRANSITIONS[po.status]
-                allowed = ", ".join(s.value for s in P if s in targets) or "nowhere"
+                allowed = ", ".join(s.value for s in PO_TRANSITIONS[po.status]) or "nowhere"
                 raise CannotOrder(f"PO {po.number} is {po.status.value}; it can go to {allowed}")
             if to is P.SHIPPED and not await self._all_shipped(uow, po):
                 raise CannotOrder(

@@ -101,15 +101,17 @@ class POStatus(StrEnum):
     CANCELED = "canceled"
 
 
-# A purchase order's own status machine, beside the order's: where a PO may go. Sending has
-# its service method, shipped follows the vendor's tracking, the rest may be set by hand.
-PO_TRANSITIONS: dict[POStatus, frozenset[POStatus]] = {
-    POStatus.DRAFT: frozenset({POStatus.SENT, POStatus.CANCELED}),
-    POStatus.SENT: frozenset({POStatus.ACKNOWLEDGED, POStatus.SHIPPED, POStatus.CANCELED}),
-    POStatus.ACKNOWLEDGED: frozenset({POStatus.SHIPPED, POStatus.CANCELED}),
-    POStatus.SHIPPED: frozenset({POStatus.RECEIVED}),
-    POStatus.RECEIVED: frozenset(),
-    POStatus.CANCELED: frozenset(),
+# A purchase order's own status machine, beside the order's: where a PO may go, in the
+# order the statuses are declared (messages list them so, the same in every process).
+# Sending has its service method, shipped follows the vendor's tracking, the rest may be
+# set by hand.
+PO_TRANSITIONS: dict[POStatus, tuple[POStatus, ...]] = {
+    POStatus.DRAFT: (POStatus.SENT, POStatus.CANCELED),
+    POStatus.SENT: (POStatus.ACKNOWLEDGED, POStatus.SHIPPED, POStatus.CANCELED),
+    POStatus.ACKNOWLEDGED: (POStatus.SHIPPED, POStatus.CANCELED),
+    POStatus.SHIPPED: (POStatus.RECEIVED,),
+    POStatus.RECEIVED: (),
+    POStatus.CANCELED: (),
 }
 
 
